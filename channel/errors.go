@@ -1,0 +1,17 @@
+package channel
+
+import "errors"
+
+var (
+	// ErrClosed is returned by calls on a Client after Close, and ends its subscriptions.
+	ErrClosed = errors.New("channel: client closed")
+	// ErrInvalidName is returned for a channel name that is empty, too long or holds a brace.
+	ErrInvalidName = errors.New("channel: invalid channel name")
+	// ErrTooLarge is returned when a message or a batch exceeds the configured limits.
+	ErrTooLarge = errors.New("channel: message too large")
+	// ErrEmptyBatch is returned by PublishBatch for a batch without messages.
+	ErrEmptyBatch = errors.New("channel: empty batch")
+	// ErrUnknownOutcome is returned when a publish could not be confirmed within the idempotency
+	// window: it may or may not have been appended, and retrying it could append it twice.
+	ErrUnknownOutcome = errors.New("channel: publish outcome unknown")
+)

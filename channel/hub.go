@@ -1,0 +1,213 @@
+package channel
+
+import (
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// hub owns the Client's one pub/sub connection. It subscribes to the pub/sub channel of every
+// channel that has a local subscriber, decodes each envelope once and offers it to those
+// subscribers without ever blocking the connection's reader. When the connection is lost it
+// reconnects, resubscribes, and asks every subscriber to catch up from the log, since pub/sub
+// dropped whatever was published meanwhile.
+type hub struct {
+	c *Client
+
+	wireMu sync.Mutex // serializes SUBSCRIBE and UNSUBSCRIBE on the connection
+
+	mu      sync.RWMutex                         // guards the fields below
+	started bool                                 // run was started
+	conn    rueidis.DedicatedClient              // the live connection, nil while disconnected
+	subs    map[string]map[*subscriber]struct{}  // pub/sub channel name to local subscribers
+	kick    chan struct{}                        // asks run to drop the connection and reconnect
+	junkLog time.Time                            // last time junk was logged
+}
+
+func newHub(c *Client) *hub {
+	return &hub{c: c, subs: make(map[string]map[*subscriber]struct{}), kick: make(chan struct{}, 1)}
+}
+
+// add registers s and makes sure its pub/sub channel is subscribed, starting the connection on
+// first use. It returns false when the Client is closed.
+func (h *hub) add(s *subscriber) bool {
+	h.mu.Lock()
+	set := h.subs[s.k.pubsub]
+	if set == nil {
+		set = make(map[*subscriber]struct{})
+		h.subs[s.k.pubsub] = set
+	}
+	set[s] = struct{}{}
+	start := !h.started
+	h.started = true
+	h.mu.Unlock()
+	if start && !h.c.goFunc(h.run) {
+		return false
+	}
+	h.sync(s.k.pubsub)
+	return true
+}
+
+// remove unregisters s, unsubscribing its channel when s was the last local subscriber.
+func (h *hub) remove(s *subscriber) {
+	h.mu.Lock()
+	set := h.subs[s.k.pubsub]
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.subs, s.k.pubsub)
+	}
+	h.mu.Unlock()
+	h.sync(s.k.pubsub)
+}
+
+// sync makes the connection's subscription to name match whether name has local subscribers.
+// A failure drops the connection: run then reconnects and subscribes everything afresh.
+func (h *hub) sync(name string) {
+	h.wireMu.Lock()
+	defer h.wireMu.Unlock()
+	h.mu.RLock()
+	want := len(h.subs[name]) > 0
+	conn := h.conn
+	h.mu.RUnlock()
+	if conn == nil {
+		return
+	}
+	var cmd rueidis.Completed
+	switch {
+	case want && h.c.cfg.Sharded:
+		cmd = conn.B().Ssubscribe().Channel(name).Build()
+	case want:
+		cmd = conn.B().Subscribe().Channel(name).Build()
+	case h.c.cfg.Sharded:
+		cmd = conn.B().Sunsubscribe().Channel(name).Build()
+	default:
+		cmd = conn.B().Unsubscribe().Channel(name).Build()
+	}
+	if err := conn.Do(h.c.ctx, cmd).Error(); err != nil && h.c.ctx.Err() == nil {
+		h.c.cfg.Logger.Warn("redisync: pub/sub subscription change failed; reconnecting", "channel", name, "err", err)
+		h.reconnect()
+	}
+}
+
+// reconnect asks run to drop the connection and make a new one.
+func (h *hub) reconnect() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps one pub/sub connection up until the Client closes.
+func (h *hub) run() {
+	ctx := h.c.ctx
+	for attempt, connected := 0, false; ctx.Err() == nil; {
+		conn, _ := h.c.rc.Dedicate()
+		lost := conn.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
+		err := h.subscribeAll(conn)
+		if err != nil {
+			conn.Close()
+			if ctx.Err() == nil {
+				h.c.cfg.Logger.Warn("redisync: pub/sub connection failed; retrying", "addr", h.c.addr(), "err", err)
+			}
+			sleepBackoff(ctx, attempt+4)
+			attempt++
+			continue
+		}
+		attempt = 0
+		if connected {
+			h.c.stats.reconnects.Add(1)
+		}
+		connected = true
+		h.resyncAll()
+		select {
+		case err = <-lost:
+		case <-h.kick:
+		case <-ctx.Done():
+		}
+		h.mu.Lock()
+		h.conn = nil
+		h.mu.Unlock()
+		conn.Close()
+		if ctx.Err() == nil {
+			h.c.cfg.Logger.Warn("redisync: pub/sub connection lost; reconnecting", "addr", h.c.addr(), "err", err)
+		}
+	}
+}
+
+// subscribeAll makes conn the live connection with every wanted channel subscribed.
+func (h *hub) subscribeAll(conn rueidis.DedicatedClient) error {
+	h.wireMu.Lock()
+	defer h.wireMu.Unlock()
+	h.mu.RLock()
+	cmds := make(rueidis.Commands, 0, len(h.subs)+1)
+	cmds = append(cmds, conn.B().Ping().Build())
+	for name := range h.subs {
+		if h.c.cfg.Sharded {
+			cmds = append(cmds, conn.B().Ssubscribe().Channel(name).Build())
+		} else {
+			cmds = append(cmds, conn.B().Subscribe().Channel(name).Build())
+		}
+	}
+	h.mu.RUnlock()
+	for _, r := range conn.DoMulti(h.c.ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	h.conn = conn
+	h.mu.Unlock()
+	return nil
+}
+
+// resyncAll asks every subscriber to catch up from the log.
+func (h *hub) resyncAll() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, set := range h.subs {
+		for s := range set {
+			s.askResync()
+		}
+	}
+}
+
+// onMessage runs on the connection's reader: it must not block.
+func (h *hub) onMessage(m rueidis.PubSubMessage) {
+	h.mu.RLock()
+	set := h.subs[m.Channel]
+	if len(set) == 0 {
+		h.mu.RUnlock()
+		return
+	}
+	var env *envelope
+	var err error = errJunk
+	if len(m.Message) <= h.c.cfg.MaxEnvelopeBytes {
+		env, err = decodeEnvelope(m.Message)
+	}
+	if err != nil {
+		h.mu.RUnlock()
+		h.junk(m)
+		return
+	}
+	for s := range set {
+		s.offer(env)
+	}
+	h.mu.RUnlock()
+}
+
+// junk counts a message that is not an envelope, logging at most one a second.
+func (h *hub) junk(m rueidis.PubSubMessage) {
+	h.c.stats.junk.Add(1)
+	h.mu.Lock()
+	now := time.Now()
+	quiet := now.Sub(h.junkLog) < time.Second
+	if !quiet {
+		h.junkLog = now
+	}
+	h.mu.Unlock()
+	if !quiet {
+		h.c.cfg.Logger.Warn("redisync: ignored a pub/sub message that is not a redisync envelope",
+			"channel", m.Channel, "bytes", len(m.Message), "junk_total", h.c.stats.junk.Load())
+	}
+}

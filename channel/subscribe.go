@@ -1,0 +1,395 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler handles one event of a subscription. Calls are sequential. Returning an error ends
+// the subscription with that error.
+type Handler func(ctx context.Context, ev Event) error
+
+// Subscription is a running subscription started by Subscribe.
+type Subscription struct {
+	sub    *subscriber
+	cancel context.CancelFunc
+	closed atomic.Bool // Close was called
+	done   chan struct{}
+	err    error // why it ended; written once before done closes
+}
+
+// Subscribe delivers the channel's messages after from to h, each exactly once and in seq
+// order, in a goroutine of its own, until ctx ends, the Subscription or the Client is closed,
+// h returns an error, or Redis refuses a read for good (a permission denied, say). Lost
+// connections and Redis restarts are ridden out: the subscription resumes from its last
+// delivered message. Messages that can no longer be delivered are announced by a reset event.
+func (c *Client) Subscribe(ctx context.Context, name string, from From, h Handler) (*Subscription, error) {
+	k, err := c.keysFor(name)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Subscription{cancel: cancel, done: make(chan struct{})}
+	s.sub = c.newSubscriber(name, k, func(ctx context.Context, ev Event) error { return h(ctx, ev) })
+	if !c.goFunc(func() {
+		defer close(s.done)
+		defer cancel()
+		s.err = s.sub.run(ctx, from)
+		if s.closed.Load() && ctx.Err() != nil {
+			s.err = ErrClosed
+		}
+	}) {
+		cancel()
+		return nil, ErrClosed
+	}
+	return s, nil
+}
+
+// Close ends the subscription and waits until its handler has returned. It is idempotent.
+func (s *Subscription) Close() error {
+	s.closed.Store(true)
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// Done is closed when the subscription has ended.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why the subscription ended: ErrClosed when it or its Client was closed, the
+// context's error, the handler's error, or a Redis error. It is nil while it runs.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Status reports where the subscription stands.
+func (s *Subscription) Status() Status { return s.sub.status() }
+
+// Status is the state of a subscription.
+type Status struct {
+	// Position of the last event delivered.
+	Position Position
+	// Confirmed is when the subscription last knew it had everything: a live message arrived
+	// in order, or a read of the log's head showed nothing missing. Zero until then.
+	Confirmed time.Time
+}
+
+// Events returns an iterator over the channel's events after from, with the guarantees of
+// Subscribe. It runs in the caller's goroutine and yields a non-nil error once, as its last
+// pair, to say why it ended; breaking out of the loop ends it too.
+func (c *Client) Events(ctx context.Context, name string, from From) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		k, err := c.keysFor(name)
+		if err != nil {
+			yield(Event{}, err)
+			return
+		}
+		stopped := errors.New("stopped")
+		s := c.newSubscriber(name, k, func(_ context.Context, ev Event) error {
+			if !yield(ev, nil) {
+				return stopped
+			}
+			return nil
+		})
+		if err := s.run(ctx, from); err != stopped {
+			yield(Event{}, err)
+		}
+	}
+}
+
+// subscriber is the state of one subscription; its run loop owns every field but the ones the
+// hub touches (live, wake, resync) and mu's.
+type subscriber struct {
+	c       *Client
+	name    string
+	k       keys
+	deliver func(context.Context, Event) error
+
+	live   chan *envelope // envelopes offered by the hub; full means drop and resync
+	wake   chan struct{}  // pokes the loop to look at resync
+	resync atomic.Bool    // catch up from the log before trusting live envelopes again
+
+	epoch  string // epoch of the log being followed; empty when not known yet
+	next   uint64 // seq of the next message to deliver
+	missed int    // idle head reads in a row that found messages pub/sub never brought
+
+	mu        sync.Mutex // guards pos and confirmed, read by status
+	pos       Position
+	confirmed time.Time
+}
+
+func (c *Client) newSubscriber(name string, k keys, deliver func(context.Context, Event) error) *subscriber {
+	return &subscriber{
+		c: c, name: name, k: k, deliver: deliver,
+		live: make(chan *envelope, c.cfg.BufferSize),
+		wake: make(chan struct{}, 1),
+	}
+}
+
+func (s *subscriber) status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{Position: s.pos, Confirmed: s.confirmed}
+}
+
+// offer queues env without blocking; when the queue is full it drops env and asks for a resync.
+func (s *subscriber) offer(env *envelope) {
+	select {
+	case s.live <- env:
+	default:
+		s.c.stats.overflows.Add(1)
+		s.askResync()
+	}
+}
+
+func (s *subscriber) askResync() {
+	s.resync.Store(true)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the subscription loop. It returns why it ended.
+func (s *subscriber) run(ctx context.Context, from From) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.c.ctx, cancel)
+	defer stop()
+	defer func() {
+		if s.c.ctx.Err() != nil && ctx.Err() != nil {
+			err = ErrClosed
+		}
+	}()
+
+	if !s.c.hub.add(s) {
+		return ErrClosed
+	}
+	defer s.c.hub.remove(s)
+
+	if from.now {
+		f, err := s.fetch(ctx, 1, 0)
+		if err != nil {
+			return err
+		}
+		s.epoch, s.next = f.epoch, f.head+1
+		s.setPos(Position{Epoch: f.epoch, Seq: f.head})
+	} else {
+		s.epoch, s.next = from.pos.Epoch, from.pos.Seq+1
+		s.setPos(from.pos)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+
+	idle := time.NewTimer(s.c.cfg.IdleCheck)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case env := <-s.live:
+			err = s.onEnvelope(ctx, env)
+			idle.Reset(s.c.cfg.IdleCheck)
+		case <-s.wake:
+			if s.resync.Load() {
+				err = s.catchUp(ctx)
+			}
+		case <-idle.C:
+			err = s.onIdle(ctx)
+			idle.Reset(s.c.cfg.IdleCheck)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// onEnvelope delivers a live envelope when it continues the sequence, skips what was already
+// delivered, and falls back to the log for anything else (a hole, another epoch).
+func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
+	if s.resync.Load() || s.epoch == "" || env.epoch != s.epoch {
+		return s.catchUp(ctx)
+	}
+	if env.last() < s.next {
+		s.c.stats.duplicates.Add(uint64(len(env.data)))
+		return nil
+	}
+	if env.first > s.next {
+		s.c.stats.gapsFilled.Add(1)
+		return s.catchUp(ctx)
+	}
+	s.c.stats.duplicates.Add(s.next - env.first)
+	t := time.UnixMilli(env.ms)
+	for _, d := range env.data[s.next-env.first:] {
+		if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: s.next}, Time: t, Data: []byte(d)}); err != nil {
+			return err
+		}
+		s.next++
+	}
+	s.missed = 0
+	s.confirm()
+	return nil
+}
+
+// onIdle reads the head after a quiet spell: messages pub/sub never brought (a lost tail, a
+// silent connection) are caught up from the log, and a second such finding in a row replaces
+// the pub/sub connection.
+func (s *subscriber) onIdle(ctx context.Context) error {
+	f, err := s.c.fetch(ctx, s.k, s.next, 0)
+	if err != nil {
+		if transient(err) {
+			return nil // the next idle check tries again; the subscription is not confirmed meanwhile
+		}
+		return s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
+	}
+	if f.epoch == s.epoch && f.head < s.next {
+		s.missed = 0
+		s.confirm()
+		return nil
+	}
+	if f.epoch != "" || s.epoch != "" {
+		s.c.stats.tailLosses.Add(1)
+		if s.missed++; s.missed >= 2 {
+			s.c.cfg.Logger.Warn("redisync: pub/sub brought nothing while the log grew; reconnecting", "channel", s.name)
+			s.c.hub.reconnect()
+			s.missed = 0
+		}
+	}
+	return s.catchUp(ctx)
+}
+
+// catchUp delivers from the log until it has reached the head, with a reset event for
+// anything the log can no longer give.
+func (s *subscriber) catchUp(ctx context.Context) error {
+	for {
+		s.resync.Store(false)
+		f, err := s.fetch(ctx, s.next, s.c.cfg.FetchCount)
+		if err != nil {
+			return err
+		}
+		switch {
+		case f.epoch == "" && s.epoch == "":
+			s.confirm()
+			return nil
+		case f.epoch == "":
+			// The log is gone and nothing was published since: whatever comes next is new history.
+			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, OldEpoch: s.epoch}, Position{}); err != nil {
+				return err
+			}
+			s.epoch, s.next = "", 1
+			continue
+		case s.epoch == "":
+			s.epoch = f.epoch
+		case f.epoch != s.epoch:
+			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, OldEpoch: s.epoch, NewEpoch: f.epoch},
+				Position{Epoch: f.epoch}); err != nil {
+				return err
+			}
+			s.epoch, s.next = f.epoch, 1
+			continue
+		}
+		if f.head+1 < s.next {
+			if err := s.reset(ctx, Reset{Reason: ResetRewound, From: f.head + 1, To: s.next - 1, OldEpoch: s.epoch, NewEpoch: s.epoch},
+				Position{Epoch: s.epoch, Seq: f.head}); err != nil {
+				return err
+			}
+			s.next = f.head + 1
+			continue
+		}
+		for _, e := range f.entries {
+			if e.seq < s.next {
+				continue
+			}
+			if e.seq > s.next {
+				if err := s.trimmed(ctx, e.seq-1); err != nil {
+					return err
+				}
+			}
+			s.c.stats.fromLog.Add(1)
+			if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: e.seq}, Time: time.UnixMilli(e.ms), Data: []byte(e.data)}); err != nil {
+				return err
+			}
+			s.next = e.seq + 1
+		}
+		if len(f.entries) == 0 && f.head >= s.next {
+			if err := s.trimmed(ctx, f.head); err != nil {
+				return err
+			}
+		}
+		if s.next > f.head && !s.resync.Load() {
+			s.confirm()
+			return nil
+		}
+	}
+}
+
+// trimmed announces that s.next..to are no longer in the log and moves past them.
+func (s *subscriber) trimmed(ctx context.Context, to uint64) error {
+	err := s.reset(ctx, Reset{Reason: ResetTrimmed, From: s.next, To: to, OldEpoch: s.epoch, NewEpoch: s.epoch},
+		Position{Epoch: s.epoch, Seq: to})
+	s.next = to + 1
+	return err
+}
+
+func (s *subscriber) reset(ctx context.Context, r Reset, after Position) error {
+	s.c.stats.resets.Add(1)
+	s.c.cfg.Logger.Warn("redisync: subscription reset", "channel", s.name, "reason", r.Reason,
+		"from", r.From, "to", r.To, "old_epoch", r.OldEpoch, "new_epoch", r.NewEpoch)
+	return s.emit(ctx, Event{Position: after, Reset: &r})
+}
+
+func (s *subscriber) emit(ctx context.Context, ev Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.deliver(ctx, ev); err != nil {
+		return err
+	}
+	if ev.Reset == nil {
+		s.c.stats.delivered.Add(1)
+	}
+	s.setPos(ev.Position)
+	return nil
+}
+
+func (s *subscriber) setPos(p Position) {
+	s.mu.Lock()
+	s.pos = p
+	s.mu.Unlock()
+}
+
+func (s *subscriber) confirm() {
+	s.mu.Lock()
+	s.confirmed = time.Now()
+	s.mu.Unlock()
+}
+
+// fetch reads the log, retrying transient failures until ctx ends.
+func (s *subscriber) fetch(ctx context.Context, from uint64, count int) (fetched, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := s.c.fetch(ctx, s.k, from, count)
+		if err == nil {
+			return f, nil
+		}
+		if !transient(err) {
+			return fetched{}, s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
+		}
+		if attempt == 3 {
+			s.c.cfg.Logger.Warn("redisync: reading the log keeps failing; retrying", "channel", s.name, "err", err)
+		}
+		if !sleepBackoff(ctx, attempt) {
+			return fetched{}, ctx.Err()
+		}
+	}
+}

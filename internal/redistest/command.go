@@ -1,0 +1,57 @@
+package redistest
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// CommandTimeout bounds each Do call: dialing, writing and reading the reply.
+const CommandTimeout = 10 * time.Second
+
+// ErrNil is returned by Do when Redis replies with a nil (a missing key).
+var ErrNil = errors.New("redistest: nil reply")
+
+// Do runs one command on a fresh short-lived connection and returns the
+// reply formatted as a string: simple and bulk strings as they are, integers
+// in decimal, arrays as "[a b c]" with nested arrays nested and nil elements
+// as "(nil)". A nil reply returns ErrNil; a Redis error reply returns an
+// error carrying its message. Do may be called from any goroutine.
+func (s *Server) Do(args ...string) (string, error) {
+	return s.do(CommandTimeout, args...)
+}
+
+// ClientKill runs CLIENT KILL TYPE typ (normal, pubsub, master or replica)
+// and returns the number of connections Redis closed. The connection that
+// sends the command is never among them. It calls t.Fatalf on failure.
+func (s *Server) ClientKill(typ string) int {
+	s.tb.Helper()
+	reply, err := s.Do("CLIENT", "KILL", "TYPE", typ)
+	if err != nil {
+		s.tb.Fatalf("redistest: CLIENT KILL TYPE %s on %s: %v", typ, s.addr, err)
+	}
+	n, err := strconv.Atoi(reply)
+	if err != nil {
+		s.tb.Fatalf("redistest: CLIENT KILL TYPE %s on %s: unexpected reply %q", typ, s.addr, reply)
+	}
+	return n
+}
+
+// Client returns a rueidis client of the server with client-side caching
+// disabled; it is closed by t.Cleanup, before the server is killed.
+func (s *Server) Client(t testing.TB) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:       []string{s.addr},
+		DisableCache:      true,
+		ForceSingleClient: true,
+	})
+	if err != nil {
+		t.Fatalf("redistest: rueidis client of %s: %v", s.addr, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}

@@ -1,0 +1,12 @@
+package redistest
+
+import "syscall"
+
+// terminateSignal asks redis-server to shut down gracefully.
+var terminateSignal = syscall.SIGTERM
+
+// sysProcAttr makes the kernel kill redis-server if the test binary dies
+// without running its cleanups (a panic or a test timeout).
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package redistest
+
+import (
+	"os"
+	"syscall"
+)
+
+// terminateSignal asks redis-server to shut down gracefully.
+var terminateSignal os.Signal = syscall.SIGTERM
+
+// sysProcAttr returns nil: only Linux can tie the child's life to ours.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
