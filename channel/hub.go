@@ -17,12 +17,12 @@ type hub struct {
 
 	wireMu sync.Mutex // serializes SUBSCRIBE and UNSUBSCRIBE on the connection
 
-	mu      sync.RWMutex                         // guards the fields below
-	started bool                                 // run was started
-	conn    rueidis.DedicatedClient              // the live connection, nil while disconnected
-	subs    map[string]map[*subscriber]struct{}  // pub/sub channel name to local subscribers
-	kick    chan struct{}                        // asks run to drop the connection and reconnect
-	junkLog time.Time                            // last time junk was logged
+	mu      sync.RWMutex                        // guards the fields below
+	started bool                                // run was started
+	conn    rueidis.DedicatedClient             // the live connection, nil while disconnected
+	subs    map[string]map[*subscriber]struct{} // pub/sub channel name to local subscribers
+	kick    chan struct{}                       // asks run to drop the connection and reconnect
+	junkLog time.Time                           // last time junk was logged
 }
 
 func newHub(c *Client) *hub {

@@ -82,10 +82,10 @@ type pubState struct {
 	name string
 	keys keys
 
-	mu       sync.Mutex          // guards the fields below
-	pending  []*pubReq           // waiting for a flusher, oldest first
-	flushers int                 // flush goroutines running, at most Config.MaxInflight
-	token    uint64              // last idempotency token issued
+	mu        sync.Mutex          // guards the fields below
+	pending   []*pubReq           // waiting for a flusher, oldest first
+	flushers  int                 // flush goroutines running, at most Config.MaxInflight
+	token     uint64              // last idempotency token issued
 	unsettled map[uint64]struct{} // tokens of calls whose outcome is not yet known to the caller
 }
 
