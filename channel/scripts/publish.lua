@@ -27,7 +27,7 @@ if token > 0 then
   for _, member in ipairs(seen) do
     local e, s = string.match(member, '^(.*):(%d+)$')
     if e == epoch then
-      return {epoch, s, 1}
+      return {epoch, s, '1'}
     end
   end
 end
@@ -80,4 +80,4 @@ end
 
 local header = 'rs1 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' .. n .. ' ' .. table.concat(lens, ' ') .. '\n'
 redis.call(pubcmd, pubchan, header .. table.concat(ARGV, '', first_payload, first_payload + n - 1))
-return {epoch, string.format('%d', first), 0}
+return {epoch, string.format('%d', first), '0'}
