@@ -6,6 +6,13 @@ import (
 	"github.com/redis/rueidis"
 )
 
+// LibLua holds the Lua functions shared by every script that appends to a channel; a script
+// that appends is sent as LibLua followed by its own text. Packages built on channels (maps)
+// use it for their own scripts.
+//
+//go:embed scripts/lib.lua
+var LibLua string
+
 //go:embed scripts/publish.lua
 var publishLua string
 
@@ -13,6 +20,6 @@ var publishLua string
 var fetchLua string
 
 var (
-	publishScript = rueidis.NewLuaScript(publishLua)
+	publishScript = rueidis.NewLuaScript(LibLua + publishLua)
 	fetchScript   = rueidis.NewLuaScript(fetchLua)
 )
