@@ -79,6 +79,18 @@ func (c *Client) goFunc(f func()) bool {
 	return true
 }
 
+// Redis returns the Redis client the Client uses.
+func (c *Client) Redis() rueidis.Client { return c.rc }
+
+// Key returns the Redis name "PREFIX:{name}:suffix": a key in the hash slot of channel name,
+// for packages that keep more data beside a channel and touch it in the same scripts.
+func (c *Client) Key(name, suffix string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	return c.cfg.Prefix + ":{" + name + "}:" + suffix, nil
+}
+
 // Head returns the position of the newest message of a channel; Epoch is empty and Seq 0 for
 // a channel that has no history.
 func (c *Client) Head(ctx context.Context, name string) (Position, error) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // Publish appends data to the channel's log and announces it to subscribers. It returns once
@@ -86,7 +88,7 @@ type pubState struct {
 	pending   []*pubReq           // waiting for a flusher, oldest first
 	flushers  int                 // flush goroutines running, at most Config.MaxInflight
 	token     uint64              // last idempotency token issued
-	unsettled map[uint64]struct{} // tokens of calls whose outcome is not yet known to the caller
+	unsettled map[uint64]struct{} // tokens of calls in flight: the low-water mark is their least
 }
 
 func (c *Client) pubStateFor(name string) (*pubState, error) {
@@ -110,20 +112,17 @@ func (c *Client) pubStateFor(name string) (*pubState, error) {
 // flush commits pending requests until none is left.
 func (c *Client) flush(st *pubState) {
 	for {
-		batch, token, low := c.take(st)
+		batch := c.take(st)
 		if batch == nil {
 			return
 		}
-		c.commit(st, batch, token, low)
-		st.mu.Lock()
-		delete(st.unsettled, token)
-		st.mu.Unlock()
+		c.commit(st, batch)
 	}
 }
 
-// take removes the next batch from st.pending within the batch limits and issues its token.
-// It returns nil, and retires the calling flusher, when nothing is pending.
-func (c *Client) take(st *pubState) (batch []*pubReq, token, low uint64) {
+// take removes the next batch from st.pending within the batch limits. It returns nil, and
+// retires the calling flusher, when nothing is pending.
+func (c *Client) take(st *pubState) (batch []*pubReq) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	msgs, size, i := 0, 0, 0
@@ -143,21 +142,13 @@ func (c *Client) take(st *pubState) (batch []*pubReq, token, low uint64) {
 	st.pending = append(st.pending[:0], st.pending[i:]...)
 	if len(batch) == 0 {
 		st.flushers--
-		return nil, 0, 0
 	}
-	st.token++
-	token = st.token
-	st.unsettled[token] = struct{}{}
-	low = token
-	for t := range st.unsettled {
-		low = min(low, t)
-	}
-	return batch, token, low
+	return batch
 }
 
-// commit runs the publish script for batch, retrying transient failures while any caller in
-// the batch still waits, and hands every caller its result.
-func (c *Client) commit(st *pubState, batch []*pubReq, token, low uint64) {
+// commit appends batch in one script call while any caller in it still waits, and hands every
+// caller its result.
+func (c *Client) commit(st *pubState, batch []*pubReq) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	var waiting atomic.Int32
@@ -170,53 +161,20 @@ func (c *Client) commit(st *pubState, batch []*pubReq, token, low uint64) {
 		})
 		defer stop()
 	}
-
-	pubcmd := "PUBLISH"
-	if c.cfg.Sharded {
-		pubcmd = "SPUBLISH"
-	}
-	maxlen := c.cfg.MaxLen
-	if maxlen < 0 {
-		maxlen = 0
-	}
-	args := []string{
-		st.keys.pubsub, pubcmd, randomID(),
-		strconv.FormatUint(token, 10), strconv.FormatUint(low, 10),
-		strconv.FormatInt(c.cfg.IdempotencyWindow.Milliseconds(), 10),
-		strconv.FormatInt(maxlen, 10),
-		strconv.FormatInt(c.cfg.MaxAge.Milliseconds(), 10),
-	}
-	n := 0
+	var args []string
 	for _, r := range batch {
 		for _, m := range r.msgs {
 			args = append(args, string(m))
-			n++
 		}
 	}
-	keys := []string{st.keys.meta, st.keys.log, st.keys.idem}
-
-	start := time.Now()
+	vs, err := c.execAppend(ctx, st, publishScript, nil, args)
 	var pos Position
-	var err error
-	for attempt := 0; ; attempt++ {
-		pos, err = parsePublishReply(publishScript.Exec(ctx, c.rc, keys, args).ToArray())
-		if err == nil || !transient(err) {
-			break
-		}
-		if time.Since(start) > c.cfg.IdempotencyWindow/2 {
-			err = fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
-			break
-		}
-		if !sleepBackoff(ctx, attempt) {
-			break
-		}
-		c.stats.publishRetries.Add(1)
+	if err == nil {
+		pos, err = parsePublishReply(vs)
 	}
 	if err == nil {
-		c.stats.published.Add(uint64(n))
+		c.stats.published.Add(uint64(len(args)))
 		c.stats.publishCalls.Add(1)
-	} else {
-		err = c.redisError(fmt.Sprintf("publish to %q", st.name), err)
 	}
 	seq := pos.Seq
 	for _, r := range batch {
@@ -230,5 +188,75 @@ func (c *Client) commit(st *pubState, batch []*pubReq, token, low uint64) {
 			res.err = ErrClosed
 		}
 		r.done <- res
+	}
+}
+
+// ExecAppend runs script, a script that appends to channel name (sent as LibLua followed by
+// its own text), with the protocol of Publish: a fresh idempotency token, retries of transient
+// failures with the same arguments until ctx ends or the idempotency window is half gone. The
+// script gets KEYS meta, log, idem, then keys; and ARGV pubchan, pubcmd, newepoch, token,
+// lowwater, idemttl, maxlen, maxage, then args (see PROTOCOL.md). It returns the script's
+// reply, which must be an array.
+func (c *Client) ExecAppend(ctx context.Context, name string, script *rueidis.Lua, keys, args []string) ([]rueidis.RedisMessage, error) {
+	st, err := c.pubStateFor(name)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
+	vs, err := c.execAppend(ctx, st, script, keys, args)
+	if err != nil && c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	return vs, err
+}
+
+func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.Lua, keys, args []string) ([]rueidis.RedisMessage, error) {
+	st.mu.Lock()
+	st.token++
+	token := st.token
+	st.unsettled[token] = struct{}{}
+	low := token
+	for t := range st.unsettled {
+		low = min(low, t)
+	}
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		delete(st.unsettled, token)
+		st.mu.Unlock()
+	}()
+
+	pubcmd := "PUBLISH"
+	if c.cfg.Sharded {
+		pubcmd = "SPUBLISH"
+	}
+	argv := make([]string, 0, 8+len(args))
+	argv = append(argv,
+		st.keys.pubsub, pubcmd, randomID(),
+		strconv.FormatUint(token, 10), strconv.FormatUint(low, 10),
+		strconv.FormatInt(c.cfg.IdempotencyWindow.Milliseconds(), 10),
+		strconv.FormatInt(max(c.cfg.MaxLen, 0), 10),
+		strconv.FormatInt(c.cfg.MaxAge.Milliseconds(), 10))
+	argv = append(argv, args...)
+	kv := append([]string{st.keys.meta, st.keys.log, st.keys.idem}, keys...)
+
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		vs, err := script.Exec(ctx, c.rc, kv, argv).ToArray()
+		if err == nil || !transient(err) {
+			if err != nil {
+				err = c.redisError(fmt.Sprintf("append to %q", st.name), err)
+			}
+			return vs, err
+		}
+		if time.Since(start) > c.cfg.IdempotencyWindow/2 {
+			return nil, c.redisError(fmt.Sprintf("append to %q", st.name), fmt.Errorf("%w: %v", ErrUnknownOutcome, err))
+		}
+		if !sleepBackoff(ctx, attempt) {
+			return nil, ctx.Err()
+		}
+		c.stats.publishRetries.Add(1)
 	}
 }

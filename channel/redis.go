@@ -62,10 +62,7 @@ func (c *Client) addr() string {
 	return strings.Join(addrs, ",")
 }
 
-func parsePublishReply(vs []rueidis.RedisMessage, err error) (Position, error) {
-	if err != nil {
-		return Position{}, err
-	}
+func parsePublishReply(vs []rueidis.RedisMessage) (Position, error) {
 	if len(vs) != 3 {
 		return Position{}, fmt.Errorf("publish script returned %d values, want 3", len(vs))
 	}

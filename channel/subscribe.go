@@ -75,6 +75,14 @@ func (s *Subscription) Err() error {
 // Status reports where the subscription stands.
 func (s *Subscription) Status() Status { return s.sub.status() }
 
+// Confirmed is Status().Confirmed, cheaper: when the subscription last knew it had everything.
+func (s *Subscription) Confirmed() time.Time {
+	if ns := s.sub.confirmed.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // Status is the state of a subscription.
 type Status struct {
 	// Position of the last event delivered.
@@ -123,9 +131,9 @@ type subscriber struct {
 	next   uint64 // seq of the next message to deliver
 	missed int    // idle head reads in a row that found messages pub/sub never brought
 
-	mu        sync.Mutex // guards pos and confirmed, read by status
+	mu        sync.Mutex // guards pos, read by status
 	pos       Position
-	confirmed time.Time
+	confirmed atomic.Int64 // unix nanoseconds, 0 for never
 }
 
 func (c *Client) newSubscriber(name string, k keys, deliver func(context.Context, Event) error) *subscriber {
@@ -139,7 +147,11 @@ func (c *Client) newSubscriber(name string, k keys, deliver func(context.Context
 func (s *subscriber) status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{Position: s.pos, Confirmed: s.confirmed}
+	st := Status{Position: s.pos}
+	if ns := s.confirmed.Load(); ns != 0 {
+		st.Confirmed = time.Unix(0, ns)
+	}
+	return st
 }
 
 // offer queues env without blocking; when the queue is full it drops env and asks for a resync.
@@ -370,9 +382,7 @@ func (s *subscriber) setPos(p Position) {
 }
 
 func (s *subscriber) confirm() {
-	s.mu.Lock()
-	s.confirmed = time.Now()
-	s.mu.Unlock()
+	s.confirmed.Store(time.Now().UnixNano())
 }
 
 // fetch reads the log, retrying transient failures until ctx ends.

@@ -1,16 +1,16 @@
 -- lib.lua: functions shared by the scripts that append to a channel. Each script is sent to
 -- Redis as lib.lua followed by its own text. See PROTOCOL.md.
 
--- channel_epoch returns the channel's epoch, creating a new history with newepoch when the
--- channel has none (whatever log is left then belongs to a lost history).
+-- channel_epoch returns the channel's epoch, and true when it had none: it then creates a new
+-- history with newepoch (whatever log is left belongs to a lost history).
 local function channel_epoch(meta, log, newepoch)
   local epoch = redis.call('HGET', meta, 'epoch')
-  if not epoch then
-    epoch = newepoch
-    redis.call('DEL', log)
-    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+  if epoch then
+    return epoch, false
   end
-  return epoch
+  redis.call('DEL', log)
+  redis.call('HSET', meta, 'epoch', newepoch, 'seq', 0)
+  return newepoch, true
 end
 
 -- applied_seq returns the first seq of an earlier call with the same token in this epoch, or
