@@ -79,6 +79,9 @@ func (c *Client) goFunc(f func()) bool {
 	return true
 }
 
+// Config returns the Client's configuration, defaults applied.
+func (c *Client) Config() Config { return c.cfg }
+
 // Redis returns the Redis client the Client uses.
 func (c *Client) Redis() rueidis.Client { return c.rc }
 

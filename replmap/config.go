@@ -1,0 +1,76 @@
+package replmap
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMaxKeyBytes   = 1 << 10
+	DefaultMaxValueBytes = 1 << 20
+	DefaultScanCount     = 5000
+)
+
+// Config configures a Map. A zero field takes the default named in its comment.
+type Config[V any] struct {
+	// Codec turns values into bytes and back. Default JSON[V].
+	Codec Codec[V]
+	// MaxKeyBytes bounds a key. Default DefaultMaxKeyBytes.
+	MaxKeyBytes int
+	// MaxValueBytes bounds an encoded value. Default DefaultMaxValueBytes.
+	MaxValueBytes int
+	// MaxStaleness, when set, makes Get fail with ErrStale once the replica has not been able
+	// to confirm for that long that it is current (Redis unreachable, say). Zero: Get keeps
+	// serving the last known state; Staleness tells how old it may be.
+	MaxStaleness time.Duration
+	// NoWaitOnWrite makes writes return as soon as Redis has applied them, without waiting
+	// for the local replica to apply them too. Default false: read-your-writes on this node.
+	NoWaitOnWrite bool
+	// OnChange, when set, is called after the replica applies each change, in seq order,
+	// from the replica's goroutine: it must return quickly. After a re-snapshot it is called
+	// once with a Change whose Reset is set.
+	OnChange func(Change[V])
+	// Progress, when set, is called while a snapshot loads with the keys loaded so far and
+	// the map's size when the load began.
+	Progress func(loaded, total int)
+	// ScanCount is the number of keys asked for per HSCAN while loading a snapshot.
+	// Default DefaultScanCount.
+	ScanCount int
+	// Logger receives re-snapshots and undecodable values. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config[V]) withDefaults() Config[V] {
+	if c.Codec == nil {
+		c.Codec = JSON[V]{}
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = DefaultMaxKeyBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if c.ScanCount == 0 {
+		c.ScanCount = DefaultScanCount
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config[V]) validate() error {
+	switch {
+	case c.MaxKeyBytes < 1:
+		return fmt.Errorf("replmap: MaxKeyBytes %d is below 1", c.MaxKeyBytes)
+	case c.MaxValueBytes < 0:
+		return fmt.Errorf("replmap: MaxValueBytes %d is negative", c.MaxValueBytes)
+	case c.MaxStaleness < 0:
+		return fmt.Errorf("replmap: MaxStaleness %v is negative", c.MaxStaleness)
+	case c.ScanCount < 1:
+		return fmt.Errorf("replmap: ScanCount %d is below 1", c.ScanCount)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package replmap
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// op is one operation of a change record: a set of key to value, or a delete.
+type op struct {
+	del   bool
+	old   uint64 // the key's version before the write, 0 when absent
+	key   string
+	value string
+}
+
+var errRecord = errors.New("not a map change record")
+
+// decodeRecord parses a change record: "m1 N" then per op "KIND OLD KLEN VLEN", a newline,
+// then each op's key and value. See PROTOCOL.md, "Maps". It never panics.
+func decodeRecord(msg []byte) ([]op, error) {
+	s := string(msg)
+	nl := strings.IndexByte(s, '\n')
+	if nl < 0 || !strings.HasPrefix(s, "m1 ") {
+		return nil, errRecord
+	}
+	f := strings.Fields(s[3:nl])
+	body := s[nl+1:]
+	if len(f) < 1 {
+		return nil, errRecord
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 1 || len(f) != 1+4*n {
+		return nil, errRecord
+	}
+	ops := make([]op, n)
+	off := 0
+	for i := range ops {
+		h := f[1+4*i : 5+4*i]
+		if h[0] != "s" && h[0] != "d" {
+			return nil, errRecord
+		}
+		old, err1 := strconv.ParseUint(h[1], 10, 64)
+		kl, err2 := strconv.Atoi(h[2])
+		vl, err3 := strconv.Atoi(h[3])
+		if err1 != nil || err2 != nil || err3 != nil || kl < 0 || vl < 0 || kl > len(body)-off || vl > len(body)-off-kl {
+			return nil, errRecord
+		}
+		ops[i] = op{del: h[0] == "d", old: old, key: body[off : off+kl], value: body[off+kl : off+kl+vl]}
+		off += kl + vl
+	}
+	if off != len(body) {
+		return nil, errRecord
+	}
+	return ops, nil
+}

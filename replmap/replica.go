@@ -1,0 +1,238 @@
+package replmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redisync/redisync/channel"
+)
+
+// run keeps the replica current until Close: it loads a snapshot, follows the channel from the
+// snapshot's position, and loads a new snapshot whenever the channel reports a reset or Verify
+// finds a mismatch.
+func (m *Map[V]) run() {
+	for attempt := 0; m.ctx.Err() == nil; {
+		pos, err := m.bootstrap(m.ctx)
+		if err != nil {
+			if m.ctx.Err() != nil {
+				return
+			}
+			m.cfg.Logger.Warn("redisync: loading the map's snapshot failed; retrying", "map", m.name, "err", err)
+			sleep(m.ctx, backoff(attempt))
+			attempt++
+			continue
+		}
+		attempt = 0
+		sub, err := m.cl.Subscribe(m.ctx, m.name, channel.After(pos), m.apply)
+		if err != nil {
+			return // the channel client is closed
+		}
+		m.sub.Store(sub)
+		select {
+		case <-sub.Done():
+		case <-m.resnap:
+			sub.Close()
+		case <-m.ctx.Done():
+			sub.Close()
+			return
+		}
+		if err := sub.Err(); m.ctx.Err() == nil && !errors.Is(err, errResnapshot) && !errors.Is(err, channel.ErrClosed) {
+			m.cfg.Logger.Warn("redisync: following the map's channel failed; loading a new snapshot", "map", m.name, "err", err)
+			sleep(m.ctx, time.Second)
+		}
+	}
+}
+
+// bootstrap loads a snapshot of the map into a new replica state and swaps it in. It returns
+// the position to follow the channel from.
+//
+// The head is read before the scan, and the scan is not atomic: writes that happen during it
+// may or may not be seen. Following the channel from that head and applying a change only when
+// it is newer than the key's version makes the replica converge all the same (see PROTOCOL.md,
+// "Maps"); the replica is ready once it has applied the head read after the scan.
+func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
+	start := time.Now()
+	first, err := m.cl.Head(ctx, m.name)
+	if err != nil {
+		return channel.Position{}, err
+	}
+	entries := make(map[string]entry[V])
+	bad := make(map[string]error)
+	var digest Digest
+	if first.Epoch != "" { // without an epoch the map has no history: any state left is stale
+		rc := m.cl.Redis()
+		total, err := rc.Do(ctx, rc.B().Hlen().Key(m.state).Build()).AsInt64()
+		if err != nil {
+			return channel.Position{}, err
+		}
+		entries = make(map[string]entry[V], total)
+		cursor := uint64(0)
+		for {
+			e, err := rc.Do(ctx, rc.B().Hscan().Key(m.state).Cursor(cursor).Count(int64(m.cfg.ScanCount)).Build()).AsScanEntry()
+			if err != nil {
+				return channel.Position{}, err
+			}
+			for i := 0; i+1 < len(e.Elements); i += 2 {
+				key := e.Elements[i]
+				ver, raw, ok := splitStored(e.Elements[i+1])
+				if !ok {
+					return channel.Position{}, fmt.Errorf("replmap: key %q of map %q holds %q, not \"<version>:<value>\"", key, m.name, clip(e.Elements[i+1]))
+				}
+				if old, dup := entries[key]; dup { // HSCAN may return a key twice
+					digest.remove(key, old.ver)
+				}
+				v, derr := m.cfg.Codec.Decode([]byte(raw))
+				if derr != nil {
+					bad[key] = derr
+					m.stats.decodeErrors.Add(1)
+				}
+				entries[key] = entry[V]{val: v, ver: ver, bad: derr != nil}
+				digest.add(key, ver)
+			}
+			if m.cfg.Progress != nil {
+				m.cfg.Progress(len(entries), int(total))
+			}
+			if e.Cursor == 0 {
+				break
+			}
+			cursor = e.Cursor
+		}
+	}
+	last, err := m.cl.Head(ctx, m.name)
+	if err != nil {
+		return channel.Position{}, err
+	}
+	if last.Epoch != first.Epoch {
+		return channel.Position{}, fmt.Errorf("replmap: map %q changed epoch during its snapshot", m.name)
+	}
+
+	m.mu.Lock()
+	m.entries, m.bad, m.digest = entries, bad, digest
+	m.epoch, m.applied, m.readyAt = first.Epoch, first.Seq, last.Seq
+	m.generation++
+	if m.applied >= m.readyAt {
+		m.ready = true
+	}
+	for seq, ws := range m.wants { // the replica was replaced: those digests cannot be taken
+		for _, w := range ws {
+			w.ch <- capturedDigest{}
+		}
+		delete(m.wants, seq)
+	}
+	m.notifyLocked()
+	m.mu.Unlock()
+
+	if m.stats.snapshots.Add(1) > 1 {
+		m.stats.resnapshots.Add(1)
+		m.cfg.Logger.Warn("redisync: map replica reloaded from a new snapshot", "map", m.name, "keys", len(entries), "seq", first.Seq)
+		if m.cfg.OnChange != nil {
+			m.cfg.OnChange(Change[V]{Position: first, Reset: &channel.Reset{Reason: "resnapshot"}})
+		}
+	}
+	m.cfg.Logger.Debug("redisync: map snapshot loaded", "map", m.name, "keys", len(entries), "took", time.Since(start))
+	return first, nil
+}
+
+// apply applies one change of the map's channel. It runs on the replica's subscription.
+func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
+	if ev.Reset != nil {
+		m.cfg.Logger.Warn("redisync: map channel reset; loading a new snapshot", "map", m.name, "reason", ev.Reset.Reason)
+		return errResnapshot
+	}
+	ops, err := decodeRecord(ev.Data)
+	if err != nil {
+		m.stats.badRecords.Add(1)
+		m.cfg.Logger.Warn("redisync: skipped a message of the map's channel that is not a change record", "map", m.name, "seq", ev.Seq)
+	}
+	var changes []Change[V]
+	if m.cfg.OnChange != nil {
+		changes = make([]Change[V], 0, len(ops))
+	}
+	m.mu.Lock()
+	m.epoch = ev.Epoch
+	for _, o := range ops {
+		cur, has := m.entries[o.key]
+		if has && cur.ver >= ev.Seq {
+			continue // the snapshot already holds this change or a newer one
+		}
+		ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
+		key := strings.Clone(o.key)
+		if has {
+			m.digest.remove(key, cur.ver)
+		}
+		if o.del {
+			if has {
+				delete(m.entries, key)
+				delete(m.bad, key)
+			}
+		} else {
+			raw := []byte(o.value)
+			v, derr := m.cfg.Codec.Decode(raw)
+			m.entries[key] = entry[V]{val: v, ver: ev.Seq, bad: derr != nil}
+			if derr != nil {
+				m.bad[key] = derr
+				m.stats.decodeErrors.Add(1)
+				ch.Err = &DecodeError{Key: key, Version: ev.Seq, Err: derr}
+			} else {
+				delete(m.bad, key)
+			}
+			m.digest.add(key, ev.Seq)
+			ch.Value, ch.Raw = v, raw
+		}
+		if changes != nil {
+			changes = append(changes, ch)
+		}
+		m.stats.changes.Add(1)
+	}
+	m.applied = ev.Seq
+	if !m.ready && m.applied >= m.readyAt {
+		m.ready = true
+	}
+	m.answerWantsLocked()
+	m.notifyLocked()
+	m.mu.Unlock()
+	for _, ch := range changes {
+		m.cfg.OnChange(ch)
+	}
+	return nil
+}
+
+// notifyLocked wakes everything waiting in waitUntil.
+func (m *Map[V]) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// splitStored splits a stored "<version>:<value>".
+func splitStored(s string) (ver uint64, value string, ok bool) {
+	v, value, found := strings.Cut(s, ":")
+	if !found {
+		return 0, "", false
+	}
+	ver, err := strconv.ParseUint(v, 10, 64)
+	return ver, value, err == nil && ver > 0
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func backoff(attempt int) time.Duration {
+	return min(100*time.Millisecond<<min(attempt, 5), 3*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,84 @@
+-- write.lua applies one atomic write to a map: it checks the guarded versions, updates the
+-- state and its digest, and appends the change record to the map's channel as one message.
+-- Sent after channel/scripts/lib.lua. See PROTOCOL.md, "Maps".
+local meta = KEYS[1]              -- the channel's hash: epoch, seq; and the map's dx, dy, n
+local log = KEYS[2]               -- the channel's log
+local idem = KEYS[3]              -- the producer's recent calls
+local state = KEYS[4]             -- hash: key -> "<version>:<value>"
+local pubchan = ARGV[1]
+local pubcmd = ARGV[2]
+local newepoch = ARGV[3]
+local token = tonumber(ARGV[4])
+local lowwater = ARGV[5]
+local idemttl = ARGV[6]
+local maxlen = tonumber(ARGV[7])
+local maxage = tonumber(ARGV[8])
+local first_op = 9                -- then four arguments per op: kind ("s" set, "d" delete),
+local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the version the key must
+                                  -- have ("" for any, "0" for absent)
+local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
+
+local epoch, fresh = channel_epoch(meta, log, newepoch)
+if fresh then
+  redis.call('DEL', state)
+  redis.call('HSET', meta, 'dx', '0', 'dy', '0', 'n', '0')
+end
+local seen = applied_seq(idem, token, epoch)
+if seen then
+  return {epoch, seen, 'dup'}
+end
+
+-- Every guard is checked before anything changes.
+local old = {}
+for i = 1, nops do
+  local a = first_op + (i - 1) * 4
+  local raw = redis.call('HGET', state, ARGV[a + 1])
+  local ver = 0
+  if raw then
+    ver = tonumber(string.sub(raw, 1, string.find(raw, ':', 1, true) - 1))
+  end
+  old[i] = ver
+  local want = ARGV[a + 3]
+  if want ~= '' and tonumber(want) ~= ver then
+    return {epoch, '0', 'conflict', tostring(i), string.format('%d', ver)}
+  end
+end
+
+local seq = tonumber(redis.call('HGET', meta, 'seq')) + 1
+local sseq = string.format('%d', seq)
+local d = redis.call('HMGET', meta, 'dx', 'dy', 'n')
+local dx, dy, count = tonumber(d[1] or '0'), tonumber(d[2] or '0'), tonumber(d[3] or '0')
+
+-- lanes returns the two 48-bit digest lanes of a (key, version) pair.
+local function lanes(ver, key)
+  local h = redis.sha1hex(string.format('%d', ver) .. ':' .. key)
+  return tonumber(string.sub(h, 1, 12), 16), tonumber(string.sub(h, 13, 24), 16)
+end
+
+local heads, blobs = {}, {}
+for i = 1, nops do
+  local a = first_op + (i - 1) * 4
+  local kind, key, val = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  if old[i] > 0 then
+    local x, y = lanes(old[i], key)
+    dx, dy, count = (dx - x) % LANE, (dy - y) % LANE, count - 1
+  end
+  if kind == 's' then
+    redis.call('HSET', state, key, sseq .. ':' .. val)
+    local x, y = lanes(seq, key)
+    dx, dy, count = (dx + x) % LANE, (dy + y) % LANE, count + 1
+  elseif old[i] > 0 then
+    redis.call('HDEL', state, key)
+  end
+  heads[i] = kind .. ' ' .. string.format('%d', old[i]) .. ' ' .. #key .. ' ' .. #val
+  blobs[#blobs + 1] = key
+  blobs[#blobs + 1] = val
+end
+redis.call('HSET', meta, 'dx', string.format('%d', dx), 'dy', string.format('%d', dy), 'n', string.format('%d', count))
+
+local record = 'm1 ' .. nops .. ' ' .. table.concat(heads, ' ') .. '\n' .. table.concat(blobs)
+local now = now_ms()
+local first = append(meta, log, {record}, now, maxlen, maxage)
+remember_token(idem, token, epoch, first, lowwater, idemttl)
+announce(pubcmd, pubchan, epoch, first, now, {record})
+return {epoch, sseq, 'ok'}

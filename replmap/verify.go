@@ -1,0 +1,118 @@
+package replmap
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redisync/redisync/channel"
+)
+
+// Verification is the outcome of Verify: Redis's and the replica's digests at one position.
+type Verification struct {
+	Position    channel.Position
+	Redis       Digest
+	Replica     Digest
+	RedisKeys   int
+	ReplicaKeys int
+	Match       bool
+}
+
+type capture struct {
+	epoch string
+	ch    chan capturedDigest // buffered
+}
+
+type capturedDigest struct {
+	ok     bool // false: the replica could not be caught at that seq; try again
+	digest Digest
+	keys   int
+}
+
+// Verify compares the replica with Redis at the same position: it reads the digest Redis keeps
+// with every write and the replica's digest when the replica has applied exactly that seq. On a
+// mismatch the replica loads a new snapshot by itself (and logs it); Verify still reports the
+// mismatch. It retries while writes outrun it, until ctx ends.
+func (m *Map[V]) Verify(ctx context.Context) (Verification, error) {
+	rc := m.cl.Redis()
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			sleep(ctx, 10*time.Millisecond)
+		}
+		vs, err := rc.Do(ctx, rc.B().Hmget().Key(m.meta).Field("epoch", "seq", "dx", "dy", "n").Build()).ToArray()
+		if err != nil {
+			return Verification{}, fmt.Errorf("replmap: verify map %q: %w", m.name, err)
+		}
+		f := make([]string, len(vs))
+		for i, v := range vs {
+			f[i], _ = v.ToString()
+		}
+		var v Verification
+		v.Position.Epoch = f[0]
+		v.Position.Seq, _ = strconv.ParseUint(f[1], 10, 64)
+		v.Redis.X, _ = strconv.ParseUint(f[2], 10, 64)
+		v.Redis.Y, _ = strconv.ParseUint(f[3], 10, 64)
+		v.RedisKeys, _ = strconv.Atoi(f[4])
+
+		got, err := m.digestAt(ctx, v.Position)
+		if err != nil {
+			return Verification{}, err
+		}
+		if !got.ok {
+			continue // the replica moved past that seq or was reloaded: read Redis again
+		}
+		v.Replica, v.ReplicaKeys = got.digest, got.keys
+		v.Match = v.Replica == v.Redis && v.ReplicaKeys == v.RedisKeys
+		if !v.Match {
+			m.cfg.Logger.Warn("redisync: map replica disagrees with Redis; loading a new snapshot", "map", m.name,
+				"seq", v.Position.Seq, "redis_digest", v.Redis, "replica_digest", v.Replica,
+				"redis_keys", v.RedisKeys, "replica_keys", v.ReplicaKeys)
+			select {
+			case m.resnap <- struct{}{}:
+			default:
+			}
+		}
+		return v, nil
+	}
+}
+
+// digestAt returns the replica's digest when it has applied exactly pos.
+func (m *Map[V]) digestAt(ctx context.Context, pos channel.Position) (capturedDigest, error) {
+	ch := make(chan capturedDigest, 1)
+	m.mu.Lock()
+	switch {
+	case m.ready && m.epoch == pos.Epoch && m.applied == pos.Seq:
+		ch <- capturedDigest{ok: true, digest: m.digest, keys: len(m.entries)}
+	case m.ready && m.epoch == pos.Epoch && m.applied > pos.Seq:
+		ch <- capturedDigest{}
+	default:
+		m.wants[pos.Seq] = append(m.wants[pos.Seq], capture{epoch: pos.Epoch, ch: ch})
+	}
+	m.mu.Unlock()
+	select {
+	case got := <-ch:
+		return got, nil
+	case <-ctx.Done():
+		return capturedDigest{}, ctx.Err()
+	case <-m.ctx.Done():
+		return capturedDigest{}, ErrClosed
+	}
+}
+
+// answerWantsLocked answers the digests asked for at seqs the replica has now reached.
+func (m *Map[V]) answerWantsLocked() {
+	for seq, ws := range m.wants {
+		if seq > m.applied {
+			continue
+		}
+		for _, w := range ws {
+			if seq == m.applied && m.ready && w.epoch == m.epoch {
+				w.ch <- capturedDigest{ok: true, digest: m.digest, keys: len(m.entries)}
+			} else {
+				w.ch <- capturedDigest{}
+			}
+		}
+		delete(m.wants, seq)
+	}
+}

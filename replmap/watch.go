@@ -1,0 +1,67 @@
+package replmap
+
+import (
+	"context"
+	"iter"
+
+	"github.com/redisync/redisync/channel"
+)
+
+// Change is one operation of a write, as watched or passed to Config.OnChange.
+type Change[V any] struct {
+	// Position of the write. Every operation of one atomic write has the same position.
+	channel.Position
+	Key     string
+	Deleted bool
+	// Value is the new value of a set (zero for a delete); Raw is its encoded form.
+	Value V
+	Raw   []byte
+	// OldVersion is the key's version before the write (0: absent). Version is the write's
+	// seq: the key's new version after a set.
+	OldVersion, Version uint64
+	// Err is a *DecodeError when Raw does not decode.
+	Err error
+	// Reset, when set, marks a change that stands for lost history instead of an operation:
+	// the watch could not continue without a hole (see channel.Reset), or the replica loaded
+	// a new snapshot.
+	Reset *channel.Reset
+}
+
+// Watch streams the map's changes after from, in seq order, each exactly once, from the map's
+// channel: it needs no replica and can resume from any position the log still holds. It yields
+// a non-nil error once, as its last pair, to say why it ended. Messages of the channel that are
+// not change records are skipped.
+func (m *Map[V]) Watch(ctx context.Context, from channel.From) iter.Seq2[Change[V], error] {
+	return func(yield func(Change[V], error) bool) {
+		for ev, err := range m.cl.Events(ctx, m.name, from) {
+			if err != nil {
+				yield(Change[V]{}, err)
+				return
+			}
+			if ev.Reset != nil {
+				if !yield(Change[V]{Position: ev.Position, Reset: ev.Reset}, nil) {
+					return
+				}
+				continue
+			}
+			ops, err := decodeRecord(ev.Data)
+			if err != nil {
+				continue
+			}
+			for _, o := range ops {
+				ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
+				if !o.del {
+					ch.Raw = []byte(o.value)
+					v, derr := m.cfg.Codec.Decode(ch.Raw)
+					ch.Value = v
+					if derr != nil {
+						ch.Err = &DecodeError{Key: o.key, Version: ev.Seq, Err: derr}
+					}
+				}
+				if !yield(ch, nil) {
+					return
+				}
+			}
+		}
+	}
+}

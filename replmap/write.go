@@ -1,0 +1,134 @@
+package replmap
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/channel"
+)
+
+// Op is one operation of an atomic Write: set Key to Value, or delete Key when Delete is set.
+// When Guard is set the whole write applies only if Key is at version IfVersion (0: absent).
+type Op[V any] struct {
+	Key       string
+	Value     V
+	Delete    bool
+	Guard     bool
+	IfVersion uint64
+}
+
+// Set sets key to v and returns the new version: the seq of the write.
+func (m *Map[V]) Set(ctx context.Context, key string, v V) (uint64, error) {
+	return m.Write(ctx, Op[V]{Key: key, Value: v})
+}
+
+// Delete deletes key and returns the seq of the write (deleting an absent key is a write
+// that changes nothing).
+func (m *Map[V]) Delete(ctx context.Context, key string) (uint64, error) {
+	return m.Write(ctx, Op[V]{Key: key, Delete: true})
+}
+
+// CompareAndSet sets key to v only if key is at version ver (0: only if absent). A conflict
+// is a *ConflictError, which matches ErrConflict.
+func (m *Map[V]) CompareAndSet(ctx context.Context, key string, v V, ver uint64) (uint64, error) {
+	return m.Write(ctx, Op[V]{Key: key, Value: v, Guard: true, IfVersion: ver})
+}
+
+// CompareAndDelete deletes key only if it is at version ver.
+func (m *Map[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (uint64, error) {
+	return m.Write(ctx, Op[V]{Key: key, Delete: true, Guard: true, IfVersion: ver})
+}
+
+// Write applies ops atomically as one change with one seq: every replica and every watcher
+// sees all of it or none of it. When any guarded op's key is not at its IfVersion, nothing is
+// applied and the error is a *ConflictError. A key may appear once per write.
+//
+// Write returns once Redis has applied the change and, unless Config.NoWaitOnWrite, once this
+// replica has applied it too, so that a Get that follows sees it (or something newer).
+// Transient failures are retried as channel.Client.Publish does, never applying a write twice.
+func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
+	if err := m.ctx.Err(); err != nil {
+		return 0, ErrClosed
+	}
+	if len(ops) == 0 {
+		return 0, fmt.Errorf("%w: no operations", ErrInvalid)
+	}
+	args := make([]string, 0, 4*len(ops))
+	seen := make(map[string]bool, len(ops))
+	size := 0
+	for _, o := range ops {
+		switch {
+		case o.Key == "":
+			return 0, fmt.Errorf("%w: empty key", ErrInvalid)
+		case len(o.Key) > m.cfg.MaxKeyBytes:
+			return 0, fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrInvalid, len(o.Key), m.cfg.MaxKeyBytes)
+		case seen[o.Key]:
+			return 0, fmt.Errorf("%w: key %q appears twice in one write", ErrInvalid, o.Key)
+		}
+		seen[o.Key] = true
+		kind, value := "d", ""
+		if !o.Delete {
+			b, err := m.cfg.Codec.Encode(o.Value)
+			if err != nil {
+				return 0, fmt.Errorf("%w: value of key %q does not encode: %v", ErrInvalid, o.Key, err)
+			}
+			if len(b) > m.cfg.MaxValueBytes {
+				return 0, fmt.Errorf("%w: value of key %q is %d bytes, the limit is %d", ErrInvalid, o.Key, len(b), m.cfg.MaxValueBytes)
+			}
+			kind, value = "s", string(b)
+		}
+		guard := ""
+		if o.Guard {
+			guard = strconv.FormatUint(o.IfVersion, 10)
+		}
+		size += len(o.Key) + len(value)
+		args = append(args, kind, o.Key, value, guard)
+	}
+	if limit := m.cl.Config().MaxBatchBytes; size > limit {
+		return 0, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
+	}
+
+	m.mu.RLock()
+	gen := m.generation
+	m.mu.RUnlock()
+	vs, err := m.cl.ExecAppend(ctx, m.name, writeScript, []string{m.state}, args)
+	if err != nil {
+		return 0, err
+	}
+	pos, err := m.parseWriteReply(vs, ops)
+	if err != nil || m.cfg.NoWaitOnWrite {
+		return pos.Seq, err
+	}
+	// Read-your-writes: wait for the replica to hold the change, or to have been reloaded
+	// in another epoch (Redis lost the change meanwhile).
+	err = m.waitUntil(ctx, func() bool {
+		return m.ready && ((m.epoch == pos.Epoch && m.applied >= pos.Seq) || (m.generation > gen && m.epoch != pos.Epoch))
+	})
+	return pos.Seq, err
+}
+
+func (m *Map[V]) parseWriteReply(vs []rueidis.RedisMessage, ops []Op[V]) (channel.Position, error) {
+	strs := make([]string, len(vs))
+	for i, v := range vs {
+		strs[i], _ = v.ToString()
+	}
+	if len(strs) < 3 {
+		return channel.Position{}, fmt.Errorf("replmap: write script returned %q", strs)
+	}
+	seq, _ := strconv.ParseUint(strs[1], 10, 64)
+	switch strs[2] {
+	case "ok", "dup":
+		return channel.Position{Epoch: strs[0], Seq: seq}, nil
+	case "conflict":
+		i, _ := strconv.Atoi(strs[3])
+		actual, _ := strconv.ParseUint(strs[4], 10, 64)
+		if i < 1 || i > len(ops) {
+			return channel.Position{}, fmt.Errorf("replmap: write script reported a conflict on op %d of %d", i, len(ops))
+		}
+		return channel.Position{}, &ConflictError{Key: ops[i-1].Key, Expected: ops[i-1].IfVersion, Actual: actual}
+	}
+	return channel.Position{}, fmt.Errorf("replmap: write script returned %q", strs)
+}
