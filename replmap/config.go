@@ -35,6 +35,8 @@ type Config[V any] struct {
 	// Progress, when set, is called while a snapshot loads with the keys loaded so far and
 	// the map's size when the load began.
 	Progress func(loaded, total int)
+	// CacheSize is, for a Cache, the most keys it holds. Default DefaultCacheSize.
+	CacheSize int
 	// ScanCount is the number of keys asked for per HSCAN while loading a snapshot.
 	// Default DefaultScanCount.
 	ScanCount int
@@ -69,6 +71,8 @@ func (c Config[V]) validate() error {
 		return fmt.Errorf("replmap: MaxValueBytes %d is negative", c.MaxValueBytes)
 	case c.MaxStaleness < 0:
 		return fmt.Errorf("replmap: MaxStaleness %v is negative", c.MaxStaleness)
+	case c.CacheSize < 0:
+		return fmt.Errorf("replmap: CacheSize %d is negative", c.CacheSize)
 	case c.ScanCount < 1:
 		return fmt.Errorf("replmap: ScanCount %d is below 1", c.ScanCount)
 	}

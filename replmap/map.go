@@ -27,6 +27,7 @@ type Map[V any] struct {
 	cfg   Config[V]
 	meta  string // the channel's hash, which also holds the map's digest and key count
 	state string // hash: key -> "<version>:<value>"
+	w     writer[V]
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -81,6 +82,7 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 	m := &Map[V]{
 		name: name, cl: cl, cfg: cfg, meta: meta, state: state,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), resnap: make(chan struct{}, 1),
+		w:       writer[V]{cl: cl, name: name, state: state, codec: cfg.Codec, maxKeyBytes: cfg.MaxKeyBytes, maxValBytes: cfg.MaxValueBytes},
 		opened:  time.Now(),
 		entries: make(map[string]entry[V]),
 		bad:     make(map[string]error),

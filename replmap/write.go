@@ -53,52 +53,10 @@ func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	if err := m.ctx.Err(); err != nil {
 		return 0, ErrClosed
 	}
-	if len(ops) == 0 {
-		return 0, fmt.Errorf("%w: no operations", ErrInvalid)
-	}
-	args := make([]string, 0, 4*len(ops))
-	seen := make(map[string]bool, len(ops))
-	size := 0
-	for _, o := range ops {
-		switch {
-		case o.Key == "":
-			return 0, fmt.Errorf("%w: empty key", ErrInvalid)
-		case len(o.Key) > m.cfg.MaxKeyBytes:
-			return 0, fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrInvalid, len(o.Key), m.cfg.MaxKeyBytes)
-		case seen[o.Key]:
-			return 0, fmt.Errorf("%w: key %q appears twice in one write", ErrInvalid, o.Key)
-		}
-		seen[o.Key] = true
-		kind, value := "d", ""
-		if !o.Delete {
-			b, err := m.cfg.Codec.Encode(o.Value)
-			if err != nil {
-				return 0, fmt.Errorf("%w: value of key %q does not encode: %v", ErrInvalid, o.Key, err)
-			}
-			if len(b) > m.cfg.MaxValueBytes {
-				return 0, fmt.Errorf("%w: value of key %q is %d bytes, the limit is %d", ErrInvalid, o.Key, len(b), m.cfg.MaxValueBytes)
-			}
-			kind, value = "s", string(b)
-		}
-		guard := ""
-		if o.Guard {
-			guard = strconv.FormatUint(o.IfVersion, 10)
-		}
-		size += len(o.Key) + len(value)
-		args = append(args, kind, o.Key, value, guard)
-	}
-	if limit := m.cl.Config().MaxBatchBytes; size > limit {
-		return 0, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
-	}
-
 	m.mu.RLock()
 	gen := m.generation
 	m.mu.RUnlock()
-	vs, err := m.cl.ExecAppend(ctx, m.name, writeScript, []string{m.state}, args)
-	if err != nil {
-		return 0, err
-	}
-	pos, err := m.parseWriteReply(vs, ops)
+	pos, err := write(ctx, m.w, ops)
 	if err != nil || m.cfg.NoWaitOnWrite {
 		return pos.Seq, err
 	}
@@ -110,7 +68,61 @@ func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	return pos.Seq, err
 }
 
-func (m *Map[V]) parseWriteReply(vs []rueidis.RedisMessage, ops []Op[V]) (channel.Position, error) {
+// writer is what a write needs to know of its map.
+type writer[V any] struct {
+	cl                       *channel.Client
+	name, state              string
+	codec                    Codec[V]
+	maxKeyBytes, maxValBytes int
+}
+
+// write validates ops, runs the write script, and returns the write's position.
+func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Position, error) {
+	if len(ops) == 0 {
+		return channel.Position{}, fmt.Errorf("%w: no operations", ErrInvalid)
+	}
+	args := make([]string, 0, 4*len(ops))
+	seen := make(map[string]bool, len(ops))
+	size := 0
+	for _, o := range ops {
+		switch {
+		case o.Key == "":
+			return channel.Position{}, fmt.Errorf("%w: empty key", ErrInvalid)
+		case len(o.Key) > w.maxKeyBytes:
+			return channel.Position{}, fmt.Errorf("%w: key of %d bytes, the limit is %d", ErrInvalid, len(o.Key), w.maxKeyBytes)
+		case seen[o.Key]:
+			return channel.Position{}, fmt.Errorf("%w: key %q appears twice in one write", ErrInvalid, o.Key)
+		}
+		seen[o.Key] = true
+		kind, value := "d", ""
+		if !o.Delete {
+			b, err := w.codec.Encode(o.Value)
+			if err != nil {
+				return channel.Position{}, fmt.Errorf("%w: value of key %q does not encode: %v", ErrInvalid, o.Key, err)
+			}
+			if len(b) > w.maxValBytes {
+				return channel.Position{}, fmt.Errorf("%w: value of key %q is %d bytes, the limit is %d", ErrInvalid, o.Key, len(b), w.maxValBytes)
+			}
+			kind, value = "s", string(b)
+		}
+		guard := ""
+		if o.Guard {
+			guard = strconv.FormatUint(o.IfVersion, 10)
+		}
+		size += len(o.Key) + len(value)
+		args = append(args, kind, o.Key, value, guard)
+	}
+	if limit := w.cl.Config().MaxBatchBytes; size > limit {
+		return channel.Position{}, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
+	}
+	vs, err := w.cl.ExecAppend(ctx, w.name, writeScript, []string{w.state}, args)
+	if err != nil {
+		return channel.Position{}, err
+	}
+	return parseWriteReply(vs, ops)
+}
+
+func parseWriteReply[V any](vs []rueidis.RedisMessage, ops []Op[V]) (channel.Position, error) {
 	strs := make([]string, len(vs))
 	for i, v := range vs {
 		strs[i], _ = v.ToString()
