@@ -8,6 +8,19 @@ type Codec[V any] interface {
 	Decode([]byte) (V, error)
 }
 
+// stringDecoder is implemented by codecs that can decode a string without copying it first.
+type stringDecoder[V any] interface {
+	DecodeString(string) (V, error)
+}
+
+// decodeString decodes s with c, without a copy when c allows it.
+func decodeString[V any](c Codec[V], s string) (V, error) {
+	if sd, ok := c.(stringDecoder[V]); ok {
+		return sd.DecodeString(s)
+	}
+	return c.Decode([]byte(s))
+}
+
 // JSON is the default codec: encoding/json.
 type JSON[V any] struct{}
 
@@ -38,3 +51,6 @@ func (String) Encode(v string) ([]byte, error) { return []byte(v), nil }
 
 // Decode implements Codec.
 func (String) Decode(b []byte) (string, error) { return string(b), nil }
+
+// DecodeString returns s itself.
+func (String) DecodeString(s string) (string, error) { return s, nil }

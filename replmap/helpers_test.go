@@ -25,7 +25,7 @@ type node[V any] struct {
 func newPrefix() string { return "t" + strconv.FormatInt(time.Now().UnixNano(), 36) }
 
 // openNode opens a channel client on url and the map name on it, closed when the test ends.
-func openNode[V any](t *testing.T, url, prefix, name string, cfg Config[V]) node[V] {
+func openNode[V any](t testing.TB, url, prefix, name string, cfg Config[V]) node[V] {
 	t.Helper()
 	rc, err := redisconn.Open(context.Background(), redisconn.Options{URL: url, Timeout: 2 * time.Second})
 	if err != nil {

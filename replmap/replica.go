@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redisync/redisync/channel"
@@ -62,45 +63,14 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	}
 	entries := make(map[string]entry[V])
 	bad := make(map[string]error)
-	var digest Digest
 	if first.Epoch != "" { // without an epoch the map has no history: any state left is stale
-		rc := m.cl.Redis()
-		total, err := rc.Do(ctx, rc.B().Hlen().Key(m.state).Build()).AsInt64()
-		if err != nil {
+		if entries, bad, err = m.scan(ctx); err != nil {
 			return channel.Position{}, err
 		}
-		entries = make(map[string]entry[V], total)
-		cursor := uint64(0)
-		for {
-			e, err := rc.Do(ctx, rc.B().Hscan().Key(m.state).Cursor(cursor).Count(int64(m.cfg.ScanCount)).Build()).AsScanEntry()
-			if err != nil {
-				return channel.Position{}, err
-			}
-			for i := 0; i+1 < len(e.Elements); i += 2 {
-				key := e.Elements[i]
-				ver, raw, ok := splitStored(e.Elements[i+1])
-				if !ok {
-					return channel.Position{}, fmt.Errorf("replmap: key %q of map %q holds %q, not \"<version>:<value>\"", key, m.name, clip(e.Elements[i+1]))
-				}
-				if old, dup := entries[key]; dup { // HSCAN may return a key twice
-					digest.remove(key, old.ver)
-				}
-				v, derr := m.cfg.Codec.Decode([]byte(raw))
-				if derr != nil {
-					bad[key] = derr
-					m.stats.decodeErrors.Add(1)
-				}
-				entries[key] = entry[V]{val: v, ver: ver, bad: derr != nil}
-				digest.add(key, ver)
-			}
-			if m.cfg.Progress != nil {
-				m.cfg.Progress(len(entries), int(total))
-			}
-			if e.Cursor == 0 {
-				break
-			}
-			cursor = e.Cursor
-		}
+	}
+	var digest Digest
+	for k, e := range entries {
+		digest.add(k, e.ver)
 	}
 	last, err := m.cl.Head(ctx, m.name)
 	if err != nil {
@@ -135,6 +105,70 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	}
 	m.cfg.Logger.Debug("redisync: map snapshot loaded", "map", m.name, "keys", len(entries), "took", time.Since(start))
 	return first, nil
+}
+
+// scan reads the map's state with HSCAN, fetching the next chunk while it decodes the last.
+// HSCAN may return a key twice; the later copy wins, which is as good as the first.
+func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]error, error) {
+	rc := m.cl.Redis()
+	total, err := rc.Do(ctx, rc.B().Hlen().Key(m.state).Build()).AsInt64()
+	if err != nil {
+		return nil, nil, err
+	}
+	type chunk struct {
+		elems []string
+		err   error
+	}
+	chunks := make(chan chunk, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(chunks)
+		for cursor := uint64(0); ; {
+			e, err := rc.Do(ctx, rc.B().Hscan().Key(m.state).Cursor(cursor).Count(int64(m.cfg.ScanCount)).Build()).AsScanEntry()
+			select {
+			case chunks <- chunk{e.Elements, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || e.Cursor == 0 {
+				return
+			}
+			cursor = e.Cursor
+		}
+	}()
+	defer wg.Wait()
+	defer cancel()
+
+	entries := make(map[string]entry[V], total)
+	bad := make(map[string]error)
+	for c := range chunks {
+		if c.err != nil {
+			return nil, nil, c.err
+		}
+		for i := 0; i+1 < len(c.elems); i += 2 {
+			key := c.elems[i]
+			ver, raw, ok := splitStored(c.elems[i+1])
+			if !ok {
+				return nil, nil, fmt.Errorf("replmap: key %q of map %q holds %q, not \"<version>:<value>\"", key, m.name, clip(c.elems[i+1]))
+			}
+			v, derr := decodeString(m.cfg.Codec, raw)
+			if derr != nil {
+				bad[key] = derr
+				m.stats.decodeErrors.Add(1)
+			} else {
+				delete(bad, key)
+			}
+			entries[key] = entry[V]{val: v, ver: ver, bad: derr != nil}
+		}
+		if m.cfg.Progress != nil {
+			m.cfg.Progress(len(entries), int(total))
+		}
+	}
+	return entries, bad, nil
 }
 
 // apply applies one change of the map's channel. It runs on the replica's subscription.
