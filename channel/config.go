@@ -13,10 +13,10 @@ const (
 	DefaultMaxMessageBytes   = 1 << 20
 	DefaultMaxBatchMessages  = 1000
 	DefaultMaxBatchBytes     = 4 << 20
-	DefaultMaxInflight       = 2
+	DefaultMaxInflight       = 1
 	DefaultIdempotencyWindow = 5 * time.Minute
 	DefaultIdleCheck         = time.Second
-	DefaultFetchCount        = 1000
+	DefaultFetchCount        = 500
 	DefaultBufferSize        = 1024
 	DefaultMaxEnvelopeBytes  = 8 << 20
 )
@@ -49,8 +49,8 @@ type Config struct {
 	// IdleCheck is how long a subscription waits without live messages before it reads the
 	// channel's head to detect a lost tail or a silent connection. Default DefaultIdleCheck.
 	IdleCheck time.Duration
-	// FetchCount is the number of log entries read per round trip when catching up.
-	// Default DefaultFetchCount.
+	// FetchCount is the number of log entries (each the messages of one publish call) read per
+	// round trip when catching up; a read also stops at MaxEnvelopeBytes. Default DefaultFetchCount.
 	FetchCount int
 	// BufferSize is the number of live pub/sub envelopes queued per subscription. When the
 	// handler falls behind and the queue is full, envelopes are dropped (and counted) and the

@@ -49,13 +49,13 @@ func (c *Client) PublishBatch(ctx context.Context, name string, msgs [][]byte) (
 	req := &pubReq{ctx: ctx, msgs: msgs, size: size, done: make(chan pubResult, 1)}
 	st.mu.Lock()
 	st.pending = append(st.pending, req)
-	spawn := st.flushers < c.cfg.MaxInflight
-	if spawn {
+	lead := st.flushers < c.cfg.MaxInflight
+	if lead {
 		st.flushers++
 	}
 	st.mu.Unlock()
-	if spawn && !c.goFunc(func() { c.flush(st) }) {
-		return Position{}, ErrClosed
+	if lead {
+		c.lead(st, req)
 	}
 	select {
 	case r := <-req.done:
@@ -68,10 +68,16 @@ func (c *Client) PublishBatch(ctx context.Context, name string, msgs [][]byte) (
 }
 
 type pubReq struct {
-	ctx  context.Context
-	msgs [][]byte
-	size int
-	done chan pubResult // buffered: the flusher never blocks on a caller that left
+	ctx     context.Context
+	msgs    [][]byte
+	size    int
+	done    chan pubResult // buffered: the flusher never blocks on a caller that left
+	settled atomic.Bool    // done has its result
+}
+
+func (r *pubReq) finish(res pubResult) {
+	r.settled.Store(true)
+	r.done <- res
 }
 
 type pubResult struct {
@@ -109,6 +115,30 @@ func (c *Client) pubStateFor(name string) (*pubState, error) {
 	return st, nil
 }
 
+// lead commits pending requests in the caller's goroutine until req has its result; requests
+// still pending then are left to a flusher goroutine, so that no caller waits for others'
+// commits after its own. A lone publisher thus commits with no goroutine hand-off at all.
+func (c *Client) lead(st *pubState, req *pubReq) {
+	for !req.settled.Load() {
+		batch := c.take(st)
+		if batch == nil {
+			return // take retired this flusher
+		}
+		c.commit(st, batch)
+	}
+	st.mu.Lock()
+	more := len(st.pending) > 0
+	if !more {
+		st.flushers--
+	}
+	st.mu.Unlock()
+	if more && !c.goFunc(func() { c.flush(st) }) {
+		st.mu.Lock()
+		st.flushers--
+		st.mu.Unlock()
+	}
+}
+
 // flush commits pending requests until none is left.
 func (c *Client) flush(st *pubState) {
 	for {
@@ -129,7 +159,7 @@ func (c *Client) take(st *pubState) (batch []*pubReq) {
 	for ; i < len(st.pending); i++ {
 		r := st.pending[i]
 		if err := r.ctx.Err(); err != nil {
-			r.done <- pubResult{err: err}
+			r.finish(pubResult{err: err})
 			continue
 		}
 		if len(batch) > 0 && (msgs+len(r.msgs) > c.cfg.MaxBatchMessages || size+r.size > c.cfg.MaxBatchBytes) {
@@ -187,7 +217,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 		} else if c.ctx.Err() != nil {
 			res.err = ErrClosed
 		}
-		r.done <- res
+		r.finish(res)
 	}
 }
 
@@ -195,7 +225,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 // its own text), with the protocol of Publish: a fresh idempotency token, retries of transient
 // failures with the same arguments until ctx ends or the idempotency window is half gone. The
 // script gets KEYS meta, log, idem, then keys; and ARGV pubchan, pubcmd, newepoch, token,
-// lowwater, idemttl, maxlen, maxage, then args (see PROTOCOL.md). It returns the script's
+// retry, lowwater, idemttl, maxlen, maxage, then args (see PROTOCOL.md). It returns the script's
 // reply, which must be an array.
 func (c *Client) ExecAppend(ctx context.Context, name string, script *rueidis.Lua, keys, args []string) ([]rueidis.RedisMessage, error) {
 	st, err := c.pubStateFor(name)
@@ -232,10 +262,10 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 	if c.cfg.Sharded {
 		pubcmd = "SPUBLISH"
 	}
-	argv := make([]string, 0, 8+len(args))
+	argv := make([]string, 0, 9+len(args))
 	argv = append(argv,
 		st.keys.pubsub, pubcmd, randomID(),
-		strconv.FormatUint(token, 10), strconv.FormatUint(low, 10),
+		strconv.FormatUint(token, 10), "0", strconv.FormatUint(low, 10),
 		strconv.FormatInt(c.cfg.IdempotencyWindow.Milliseconds(), 10),
 		strconv.FormatInt(max(c.cfg.MaxLen, 0), 10),
 		strconv.FormatInt(c.cfg.MaxAge.Milliseconds(), 10))
@@ -257,6 +287,7 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 		if !sleepBackoff(ctx, attempt) {
 			return nil, ctx.Err()
 		}
+		argv[4] = "1" // a retry: the script looks the token up
 		c.stats.publishRetries.Add(1)
 	}
 }

@@ -81,27 +81,22 @@ func parsePublishReply(vs []rueidis.RedisMessage) (Position, error) {
 	return Position{Epoch: epoch, Seq: seq}, nil
 }
 
-// fetched is what fetch.lua read: the channel's epoch and head, and log entries in seq order.
+// fetched is what fetch.lua read: the channel's epoch and head, and the log entries (each the
+// envelope of one publish call) that hold the seqs asked for, in seq order.
 type fetched struct {
 	epoch   string
 	head    uint64
-	entries []logEntry
+	entries []*envelope
 }
 
-type logEntry struct {
-	seq  uint64
-	ms   int64
-	data string
-}
-
-// fetch reads the epoch, the head and up to count entries from seq from.
+// fetch reads the epoch, the head and up to count log entries holding seqs from from on.
 func (c *Client) fetch(ctx context.Context, k keys, from uint64, count int) (fetched, error) {
 	vs, err := fetchScript.Exec(ctx, c.rc, []string{k.meta, k.log},
-		[]string{strconv.FormatUint(from, 10), strconv.Itoa(count)}).ToArray()
+		[]string{strconv.FormatUint(from, 10), strconv.Itoa(count), strconv.Itoa(c.cfg.MaxEnvelopeBytes)}).ToArray()
 	if err != nil {
 		return fetched{}, err
 	}
-	if len(vs) < 2 || (len(vs)-2)%3 != 0 {
+	if len(vs) < 2 {
 		return fetched{}, fmt.Errorf("fetch script returned %d values", len(vs))
 	}
 	strs := make([]string, len(vs))
@@ -114,14 +109,13 @@ func (c *Client) fetch(ctx context.Context, k keys, from uint64, count int) (fet
 	if f.head, err = strconv.ParseUint(strs[1], 10, 64); err != nil {
 		return fetched{}, fmt.Errorf("channel head %q is not a seq", strs[1])
 	}
-	f.entries = make([]logEntry, 0, (len(strs)-2)/3)
-	for i := 2; i < len(strs); i += 3 {
-		seq, err := strconv.ParseUint(strs[i], 10, 64)
+	f.entries = make([]*envelope, 0, len(strs)-2)
+	for _, s := range strs[2:] {
+		env, err := decodeEnvelope(s)
 		if err != nil {
-			return fetched{}, fmt.Errorf("log entry id %q is not a seq", strs[i])
+			return fetched{}, fmt.Errorf("log entry %.40q is not an envelope", s)
 		}
-		ms, _ := strconv.ParseInt(strs[i+1], 10, 64) // an entry without a time keeps 0
-		f.entries = append(f.entries, logEntry{seq: seq, ms: ms, data: strs[i+2]})
+		f.entries = append(f.entries, env)
 	}
 	return f, nil
 }

@@ -319,20 +319,24 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			s.next = f.head + 1
 			continue
 		}
-		for _, e := range f.entries {
-			if e.seq < s.next {
-				continue
-			}
-			if e.seq > s.next {
-				if err := s.trimmed(ctx, e.seq-1); err != nil {
+		for _, env := range f.entries {
+			t := time.UnixMilli(env.ms)
+			for i, d := range env.data {
+				seq := env.first + uint64(i)
+				if seq < s.next {
+					continue
+				}
+				if seq > s.next {
+					if err := s.trimmed(ctx, seq-1); err != nil {
+						return err
+					}
+				}
+				s.c.stats.fromLog.Add(1)
+				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq}, Time: t, Data: []byte(d)}); err != nil {
 					return err
 				}
+				s.next = seq + 1
 			}
-			s.c.stats.fromLog.Add(1)
-			if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: e.seq}, Time: time.UnixMilli(e.ms), Data: []byte(e.data)}); err != nil {
-				return err
-			}
-			s.next = e.seq + 1
 		}
 		if len(f.entries) == 0 && f.head >= s.next {
 			if err := s.trimmed(ctx, f.head); err != nil {

@@ -1,9 +1,11 @@
--- fetch.lua reads a channel's epoch, head and up to COUNT log entries from a seq, atomically.
--- Read-only. See PROTOCOL.md, "Reading the log".
+-- fetch.lua reads a channel's epoch and head, and the log entries that hold seqs from FROM on,
+-- atomically: up to COUNT entries, stopping early past BUDGET bytes. Read-only.
+-- See PROTOCOL.md, "Reading the log".
 local meta = KEYS[1]
 local log = KEYS[2]
-local from = tonumber(ARGV[1])  -- first seq wanted
-local count = tonumber(ARGV[2]) -- entries wanted, 0 for the head alone
+local from = tonumber(ARGV[1])   -- first seq wanted
+local count = tonumber(ARGV[2])  -- entries wanted, 0 for the head alone
+local budget = tonumber(ARGV[3]) -- stop after this many bytes of envelopes
 
 local m = redis.call('HMGET', meta, 'epoch', 'seq')
 if not m[1] then
@@ -11,17 +13,22 @@ if not m[1] then
 end
 local out = {m[1], m[2]}
 if count > 0 then
-  local entries = redis.call('XRANGE', log, string.format('%d-0', from), '+', 'COUNT', count)
-  for _, entry in ipairs(entries) do
+  -- The entry holding seq from starts at or before it.
+  local start = string.format('%d-0', from)
+  local before = redis.call('XREVRANGE', log, start, '-', 'COUNT', 1)
+  if before[1] then
+    start = before[1][1]
+  end
+  local size = 0
+  for _, entry in ipairs(redis.call('XRANGE', log, start, '+', 'COUNT', count)) do
     local fields = entry[2]
-    local data, t = '', '0'
     for i = 1, #fields, 2 do
-      if fields[i] == 'd' then data = fields[i + 1]
-      elseif fields[i] == 't' then t = fields[i + 1] end
+      if fields[i] == 'e' then
+        out[#out + 1] = fields[i + 1]
+        size = size + #fields[i + 1]
+      end
     end
-    out[#out + 1] = string.match(entry[1], '^(%d+)')
-    out[#out + 1] = t
-    out[#out + 1] = data
+    if size >= budget then break end
   end
 end
 return out

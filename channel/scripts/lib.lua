@@ -14,9 +14,10 @@ local function channel_epoch(meta, log, newepoch)
 end
 
 -- applied_seq returns the first seq of an earlier call with the same token in this epoch, or
--- nil: a retried call must not be applied twice.
-local function applied_seq(idem, token, epoch)
-  if token <= 0 then return nil end
+-- nil: a retried call must not be applied twice. Only retries (retry ~= '0') can be repeats,
+-- so first attempts skip the look-up.
+local function applied_seq(idem, token, retry, epoch)
+  if token <= 0 or retry == '0' then return nil end
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', idem, token, token)) do
     local e, s = string.match(member, '^(.*):(%d+)$')
     if e == epoch then return s end
@@ -30,21 +31,35 @@ local function now_ms()
   return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
 
--- append gives the n messages data[1..n] the next seqs, adds them to the log and trims it.
--- It returns the first seq (a number).
-local function append(meta, log, data, now, maxlen, maxage)
+-- envelope encodes data[1..n] (seqs first..first+n-1) as published and logged.
+local function envelope(epoch, first, now, data)
+  local lens = {}
+  for i = 1, #data do lens[i] = #data[i] end
+  return 'rs1 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' ..
+    #data .. ' ' .. table.concat(lens, ' ') .. '\n' .. table.concat(data)
+end
+
+-- append gives the n messages data[1..n] the next seqs and adds them to the log as one entry,
+-- "<first>-0" holding the envelope (field e) and the time (field t), then trims the log. It
+-- returns the first seq (a number) and the envelope.
+local function append(meta, log, epoch, data, now, maxlen, maxage)
   local n = #data
-  local first = redis.call('HINCRBY', meta, 'seq', n) - n + 1
-  for i = 1, n do
-    redis.call('XADD', log, string.format('%d-0', first + i - 1), 'd', data[i], 't', now)
-  end
-  if maxlen > 0 then
-    redis.call('XTRIM', log, 'MAXLEN', '~', maxlen)
+  local last = redis.call('HINCRBY', meta, 'seq', n)
+  local first = last - n + 1
+  local env = envelope(epoch, first, now, data)
+  redis.call('XADD', log, string.format('%d-0', first), 'e', env, 't', now)
+  -- Retention by length, checked each time the head crosses a multiple of 256: drop the entries
+  -- wholly below the newest maxlen messages.
+  if maxlen > 0 and math.floor(last / 256) ~= math.floor((first - 1) / 256) and last > maxlen then
+    local keep = redis.call('XREVRANGE', log, string.format('%d-0', last - maxlen + 1), '-', 'COUNT', 1)
+    if keep[1] then
+      redis.call('XTRIM', log, 'MINID', '~', keep[1][1])
+    end
   end
   if maxage > 0 then
     -- Entries are in time order: drop expired ones from the oldest end, at most 100 a call.
     local cutoff = tonumber(now) - maxage
-    local keep, last = nil, nil
+    local keep, expired = nil, nil
     for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 100)) do
       local fields, t = entry[2], nil
       for i = 1, #fields, 2 do
@@ -54,31 +69,24 @@ local function append(meta, log, data, now, maxlen, maxage)
         keep = entry[1]
         break
       end
-      last = entry[1]
+      expired = entry[1]
     end
     if keep then
       redis.call('XTRIM', log, 'MINID', keep)
-    elseif last then
-      redis.call('XTRIM', log, 'MINID', string.format('%d-0', tonumber(string.match(last, '^(%d+)')) + 1))
+    elseif expired then
+      redis.call('XTRIM', log, 'MINID', string.format('%d-0', last + 1))
     end
   end
-  return first
+  return first, env
 end
 
--- remember_token records that the call with token appended from seq first, and forgets the
--- producer's tokens below lowwater.
+-- remember_token records that the call with token appended from seq first. Every 16th token it
+-- also forgets the producer's tokens below lowwater and renews the set's expiry.
 local function remember_token(idem, token, epoch, first, lowwater, ttl)
   if token <= 0 then return end
   redis.call('ZADD', idem, token, epoch .. ':' .. string.format('%d', first))
-  redis.call('ZREMRANGEBYSCORE', idem, '-inf', '(' .. lowwater)
-  redis.call('PEXPIRE', idem, ttl)
-end
-
--- announce publishes one envelope carrying data[1..n] (seqs first..first+n-1).
-local function announce(pubcmd, pubchan, epoch, first, now, data)
-  local lens = {}
-  for i = 1, #data do lens[i] = #data[i] end
-  local header = 'rs1 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' ..
-    #data .. ' ' .. table.concat(lens, ' ') .. '\n'
-  redis.call(pubcmd, pubchan, header .. table.concat(data))
+  if token % 16 == 1 then
+    redis.call('ZREMRANGEBYSCORE', idem, '-inf', '(' .. lowwater)
+    redis.call('PEXPIRE', idem, ttl)
+  end
 end

@@ -1,26 +1,27 @@
 -- publish.lua appends messages to a channel's log and announces them on pub/sub, atomically.
 -- Sent after lib.lua. See PROTOCOL.md, "Publishing".
 local meta = KEYS[1]              -- hash: epoch, seq
-local log = KEYS[2]               -- stream: entry "<seq>-0" per message, fields d (data), t (ms)
+local log = KEYS[2]               -- stream: one entry "<first seq>-0" per call, fields e, t
 local idem = KEYS[3]              -- sorted set of this producer's recent calls
 local pubchan = ARGV[1]           -- pub/sub channel for the envelope
 local pubcmd = ARGV[2]            -- PUBLISH or SPUBLISH
 local newepoch = ARGV[3]          -- epoch to create when the channel has none
 local token = tonumber(ARGV[4])   -- idempotency token of this call, 0 for none
-local lowwater = ARGV[5]          -- the producer's tokens below it are settled
-local idemttl = ARGV[6]           -- ms to remember the producer's tokens
-local maxlen = tonumber(ARGV[7])  -- keep at least this many entries, 0 for no limit
-local maxage = tonumber(ARGV[8])  -- drop entries older than this many ms, 0 for no limit
+local retry = ARGV[5]             -- "0" on the first attempt of this call
+local lowwater = ARGV[6]          -- the producer's tokens below it are settled
+local idemttl = ARGV[7]           -- ms to remember the producer's tokens
+local maxlen = tonumber(ARGV[8])  -- keep at least the newest maxlen messages, 0 for no limit
+local maxage = tonumber(ARGV[9])  -- drop entries older than this many ms, 0 for no limit
 local data = {}
-for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
+for i = 10, #ARGV do data[#data + 1] = ARGV[i] end
 
 local epoch = channel_epoch(meta, log, newepoch)
-local seen = applied_seq(idem, token, epoch)
+local seen = applied_seq(idem, token, retry, epoch)
 if seen then
   return {epoch, seen, '1'}
 end
 local now = now_ms()
-local first = append(meta, log, data, now, maxlen, maxage)
+local first, env = append(meta, log, epoch, data, now, maxlen, maxage)
 remember_token(idem, token, epoch, first, lowwater, idemttl)
-announce(pubcmd, pubchan, epoch, first, now, data)
+redis.call(pubcmd, pubchan, env)
 return {epoch, string.format('%d', first), '0'}
