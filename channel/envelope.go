@@ -25,41 +25,49 @@ const maxEnvelopeMessages = 1 << 20
 // decodeEnvelope parses msg. It never panics; anything malformed is errJunk.
 func decodeEnvelope(msg string) (*envelope, error) {
 	nl := strings.IndexByte(msg, '\n')
-	if nl < 0 {
+	if nl < 0 || !strings.HasPrefix(msg, "rs1 ") {
 		return nil, errJunk
 	}
-	header, body := msg[:nl], msg[nl+1:]
-	if !strings.HasPrefix(header, "rs1 ") {
+	h := header{rest: msg[4:nl]}
+	env := &envelope{epoch: h.word()}
+	first, ok1 := h.uint()
+	ms, ok2 := h.uint()
+	n, ok3 := h.uint()
+	if env.epoch == "" || !ok1 || !ok2 || !ok3 || first == 0 || ms > 1<<62 || n < 1 || n > maxEnvelopeMessages || first+n < first {
 		return nil, errJunk
 	}
-	f := strings.Fields(header[4:])
-	if len(f) < 4 {
-		return nil, errJunk
-	}
-	first, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil || first == 0 {
-		return nil, errJunk
-	}
-	ms, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil || ms < 0 {
-		return nil, errJunk
-	}
-	n, err := strconv.Atoi(f[3])
-	if err != nil || n < 1 || n > maxEnvelopeMessages || len(f) != 4+n || first+uint64(n) < first {
-		return nil, errJunk
-	}
-	env := &envelope{epoch: f[0], first: first, ms: ms, data: make([]string, n)}
+	env.first, env.ms = first, int64(ms)
+	env.data = make([]string, n)
+	body := msg[nl+1:]
 	off := 0
-	for i := range n {
-		l, err := strconv.Atoi(f[4+i])
-		if err != nil || l < 0 || l > len(body)-off {
+	for i := range env.data {
+		l, ok := h.uint()
+		if !ok || l > uint64(len(body)-off) {
 			return nil, errJunk
 		}
-		env.data[i] = body[off : off+l]
-		off += l
+		env.data[i] = body[off : off+int(l)]
+		off += int(l)
 	}
-	if off != len(body) {
+	if h.rest != "" || off != len(body) {
 		return nil, errJunk
 	}
 	return env, nil
+}
+
+// header reads the space-separated words of an envelope's first line.
+type header struct{ rest string }
+
+func (h *header) word() string {
+	w, rest, _ := strings.Cut(h.rest, " ")
+	h.rest = rest
+	return w
+}
+
+func (h *header) uint() (uint64, bool) {
+	w := h.word()
+	if w == "" || len(w) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(w, 10, 64)
+	return n, err == nil
 }
