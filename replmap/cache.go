@@ -79,7 +79,7 @@ func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg 
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	meta, err := cl.Key(name, "meta")
+	meta, err := mapKey(cl, name, "meta")
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +296,19 @@ func (c *Cache[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	c.mu.Unlock()
 	return pos.Seq, nil
 }
+
+// CompareAndSet sets key to v only if key is at version ver, as Map.CompareAndSet does.
+func (c *Cache[V]) CompareAndSet(ctx context.Context, key string, v V, ver uint64) (uint64, error) {
+	return c.Write(ctx, Op[V]{Key: key, Value: v, Guard: true, IfVersion: ver})
+}
+
+// CompareAndDelete deletes key only if it is at version ver, as Map.CompareAndDelete does.
+func (c *Cache[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (uint64, error) {
+	return c.Write(ctx, Op[V]{Key: key, Delete: true, Guard: true, IfVersion: ver})
+}
+
+// Name returns the map's name.
+func (c *Cache[V]) Name() string { return c.name }
 
 // Set sets key to v, as Map.Set does.
 func (c *Cache[V]) Set(ctx context.Context, key string, v V) (uint64, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"iter"
 	"sync"
 	"sync/atomic"
@@ -73,7 +74,7 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	meta, err := cl.Key(name, "meta")
+	meta, err := mapKey(cl, name, "meta")
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +95,15 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 		m.run()
 	}()
 	return m, nil
+}
+
+// mapKey returns the Redis name of a key of map name, or an error naming a bad map name.
+func mapKey(cl *channel.Client, name, suffix string) (string, error) {
+	k, err := cl.Key(name, suffix)
+	if err != nil {
+		return "", fmt.Errorf("replmap: invalid map name %q: %w", name, err)
+	}
+	return k, nil
 }
 
 // Name returns the map's name.

@@ -72,12 +72,14 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	for k, e := range entries {
 		digest.add(k, e.ver)
 	}
-	last, err := m.cl.Head(ctx, m.name)
-	if err != nil {
-		return channel.Position{}, err
-	}
-	if last.Epoch != first.Epoch {
-		return channel.Position{}, fmt.Errorf("replmap: map %q changed epoch during its snapshot", m.name)
+	last := first // a map without history is ready at once: it follows whatever comes
+	if first.Epoch != "" {
+		if last, err = m.cl.Head(ctx, m.name); err != nil {
+			return channel.Position{}, err
+		}
+		if last.Epoch != first.Epoch {
+			return channel.Position{}, fmt.Errorf("replmap: map %q changed epoch during its snapshot", m.name)
+		}
 	}
 
 	m.mu.Lock()

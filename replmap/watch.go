@@ -32,8 +32,21 @@ type Change[V any] struct {
 // a non-nil error once, as its last pair, to say why it ended. Messages of the channel that are
 // not change records are skipped.
 func (m *Map[V]) Watch(ctx context.Context, from channel.From) iter.Seq2[Change[V], error] {
+	return Watch(ctx, m.cl, m.name, from, m.cfg.Codec)
+}
+
+// Watch is Map.Watch without a Map: it streams the changes of the map called name on cl,
+// decoding values with codec (JSON[V] when nil), and loads nothing.
+func Watch[V any](ctx context.Context, cl *channel.Client, name string, from channel.From, codec Codec[V]) iter.Seq2[Change[V], error] {
+	if codec == nil {
+		codec = JSON[V]{}
+	}
 	return func(yield func(Change[V], error) bool) {
-		for ev, err := range m.cl.Events(ctx, m.name, from) {
+		if _, err := mapKey(cl, name, "meta"); err != nil {
+			yield(Change[V]{}, err)
+			return
+		}
+		for ev, err := range cl.Events(ctx, name, from) {
 			if err != nil {
 				yield(Change[V]{}, err)
 				return
@@ -52,7 +65,7 @@ func (m *Map[V]) Watch(ctx context.Context, from channel.From) iter.Seq2[Change[
 				ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
 				if !o.del {
 					ch.Raw = []byte(o.value)
-					v, derr := m.cfg.Codec.Decode(ch.Raw)
+					v, derr := codec.Decode(ch.Raw)
 					ch.Value = v
 					if derr != nil {
 						ch.Err = &DecodeError{Key: o.key, Version: ev.Seq, Err: derr}
