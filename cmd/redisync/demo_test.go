@@ -45,6 +45,42 @@ func checkDemoOutput(t *testing.T, out, n string) {
 	if want := "Both redisync subscribers received all " + n + " messages exactly once and in order"; !strings.Contains(out, want) {
 		t.Errorf("output lacks %q", want)
 	}
+	checkDemoMapOutput(t, out)
+}
+
+// checkDemoMapOutput asserts that the map part's four replicas ended equal, at the last of the
+// 900 writes, and each matched Redis.
+func checkDemoMapOutput(t *testing.T, out string) {
+	t.Helper()
+	for _, want := range []string{
+		"after 450 writes: dropping node C's connections",
+		"after 600 writes: node D joins",
+		"Wrote 900 changes in",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	var first []string
+	for _, node := range []string{"A  direct", "B  direct", "C  via proxy", "D  joined late"} {
+		m := regexp.MustCompile(`(?m)^` + node + `\s+(\d+)\s+(\d+)\s+([0-9a-f]{24})\s+match\s*$`).FindStringSubmatch(out)
+		switch {
+		case m == nil:
+			t.Errorf("no row for map node %q with a digest and \"match\"", node)
+		case m[2] != "900":
+			t.Errorf("map node %q: last seq %s, want 900", node, m[2])
+		case first == nil:
+			first = m
+		case m[1] != first[1] || m[3] != first[3]:
+			t.Errorf("map node %q: %s keys, digest %s; node A: %s keys, digest %s", node, m[1], m[3], first[1], first[3])
+		}
+	}
+	if first != nil {
+		want := "All 4 map replicas hold the same " + first[1] + " keys at seq 900 with digest " + first[3] + ", and each matched Redis."
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
 }
 
 func TestDemoEmbedded(t *testing.T) {

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redisync/redisync/replmap"
+)
+
+func newDelCmd(g *globals) *cobra.Command {
+	var ifVersion uint64
+	cmd := &cobra.Command{
+		Use:   "del MAP KEY",
+		Short: "Delete a key of a replicated map and print the seq of the delete",
+		Long: `Delete KEY of the replicated map MAP and print the seq of the delete in the map's channel.
+Deleting an absent key is a write that changes nothing; it still gets a seq.
+
+With --if-version V the delete applies only if KEY is at version V; otherwise nothing is
+written and redisync exits with code 3, naming the key and both versions.
+
+A lost connection or a Redis restart is ridden out for up to --timeout, without writing twice.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op := replmap.Op[[]byte]{Key: args[1], Delete: true}
+			if cmd.Flags().Changed("if-version") {
+				op.Guard, op.IfVersion = true, ifVersion
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			m, closeAll, err := g.openKeys(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			seq, err := mapWrite(ctx, g, m, op)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), seq)
+			return nil
+		},
+	}
+	cmd.Flags().Uint64Var(&ifVersion, "if-version", 0, ifVersionUsage)
+	return cmd
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/redisync/redisync/replmap"
+)
+
+func newWatchCmd(g *globals) *cobra.Command {
+	var from string
+	var asJSON bool
+	var count uint64
+	cmd := &cobra.Command{
+		Use:   "watch MAP",
+		Short: "Print every change of a replicated map, in order, until interrupted",
+		Long: `Print the changes of the replicated map MAP, each exactly once and in seq order, across lost
+connections and Redis restarts, until interrupted. The operations of one atomic write share
+their seq.
+
+Plain output is one line per change: the seq, the operation ("set" or "del"), the key and the
+value (empty for a del), separated by tabs; a key or value holding a control character is
+quoted. A reset (changes that can no longer be delivered) is reported on standard error.
+
+With --json each line is an object:
+  {"seq":N,"epoch":"…","op":"set","key":"…","value":"…","version":N,"old_version":N}
+where version is the key's new version (the seq of the write) and old_version the one it
+replaced (0: the key was absent); a del has no "value"; a value that is not UTF-8 is given
+base64-encoded with "base64":true. A reset is an object with a "reset" field:
+  {"seq":N,"epoch":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start, err := parseFrom(from)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			octx, ocancel := context.WithTimeout(ctx, g.timeout)
+			_, cl, closeAll, err := g.open(octx)
+			ocancel()
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			out := bufio.NewWriter(cmd.OutOrStdout())
+			defer out.Flush()
+			var n uint64
+			for ch, err := range replmap.Watch[[]byte](ctx, cl, args[0], start, replmap.Bytes{}) {
+				if err != nil {
+					if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
+						return nil // interrupted
+					}
+					return err
+				}
+				if err := printChange(out, cmd.ErrOrStderr(), ch, asJSON); err != nil {
+					return err
+				}
+				if ch.Reset == nil {
+					n++
+				}
+				if count > 0 && n >= count {
+					return nil
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new changes only), or a seq N to print the changes after N (0 for all the log holds)`)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	cmd.Flags().Uint64Var(&count, "count", 0, "exit after this many changes (0: run until interrupted)")
+	return cmd
+}
+
+// jsonChange is a line of watch --json.
+type jsonChange struct {
+	Seq        uint64     `json:"seq"`
+	Epoch      string     `json:"epoch"`
+	Op         string     `json:"op,omitempty"`
+	Key        string     `json:"key,omitempty"`
+	Value      *string    `json:"value,omitempty"`
+	Base64     bool       `json:"base64,omitempty"`
+	Version    uint64     `json:"version,omitempty"`
+	OldVersion *uint64    `json:"old_version,omitempty"`
+	Reset      *jsonReset `json:"reset,omitempty"`
+}
+
+func opName(deleted bool) string {
+	if deleted {
+		return "del"
+	}
+	return "set"
+}
+
+func printChange(out *bufio.Writer, errw io.Writer, ch replmap.Change[[]byte], asJSON bool) error {
+	if !asJSON {
+		if r := ch.Reset; r != nil {
+			out.Flush()
+			_, err := fmt.Fprintf(errw, "reset (%s): changes %d to %d cannot be delivered; continuing after %s\n", r.Reason, r.From, r.To, ch.Position)
+			return err
+		}
+		if _, err := fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", ch.Seq, opName(ch.Deleted), plainField(ch.Key, false), plainField(string(ch.Raw), true)); err != nil {
+			return err
+		}
+		return out.Flush()
+	}
+	j := jsonChange{Seq: ch.Seq, Epoch: ch.Epoch}
+	if r := ch.Reset; r != nil {
+		j.Reset = &jsonReset{Reason: string(r.Reason), From: r.From, To: r.To, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
+	} else {
+		j.Op, j.Key, j.Version, j.OldVersion = opName(ch.Deleted), ch.Key, ch.Version, &ch.OldVersion
+		if !ch.Deleted {
+			v, b64 := jsonValue(ch.Raw)
+			j.Value, j.Base64 = &v, b64
+		}
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	out.Write(b)
+	out.WriteByte('\n')
+	return out.Flush()
+}
