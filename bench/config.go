@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redisync/redisync/channel"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultDuration        = 5 * time.Second
+	DefaultSize            = 256
+	DefaultSubscribers     = 3
+	DefaultPublishers      = 16
+	DefaultBatch           = 100
+	DefaultCatchupMessages = 100_000
+	DefaultPrefix          = channel.DefaultPrefix + "-bench"
+	DefaultSettle          = time.Second
+)
+
+// MinSize is the smallest payload: the bench writes a header into every message (a kind byte, an
+// index and the time it was published) to measure latency and count losses.
+const MinSize = headerSize
+
+// DefaultRates returns the publish rates of the latency scenario: 1,000 and 10,000 messages/s.
+func DefaultRates() []int { return []int{1_000, 10_000} }
+
+// Config configures a Runner. A zero field takes the default named in its comment.
+type Config struct {
+	// URL is the Redis to measure against, as for redisconn.Open. Required.
+	URL string
+	// Duration is how long each side of each measurement publishes: every scenario runs
+	// redisync for Duration, then raw pub/sub for Duration (the latency scenario does so at
+	// each rate). Default DefaultDuration.
+	Duration time.Duration
+	// Size is the payload of every message, in bytes, at least MinSize. Default DefaultSize.
+	Size int
+	// Subscribers is the number of subscribers receiving every message, each with a Redis
+	// client (and connections) of its own, in this process. Default DefaultSubscribers.
+	Subscribers int
+	// Publishers is the number of goroutines publishing at once in the throughput-concurrent
+	// scenario, and the pool that the paced publisher of the latency scenario hands messages
+	// to. Default DefaultPublishers.
+	Publishers int
+	// Batch is the number of messages per call in the throughput-batch scenario.
+	// Default DefaultBatch.
+	Batch int
+	// Rates are the steady publish rates, in messages/s, of the latency scenario.
+	// Default DefaultRates().
+	Rates []int
+	// CatchupMessages is the number of messages a subscriber missed in the catchup scenario.
+	// Default DefaultCatchupMessages.
+	CatchupMessages int
+	// Settle is how long a raw pub/sub side waits for more deliveries once its subscribers are
+	// short of messages and bring nothing new; what is still missing then is lost. Redisync
+	// sides wait at least three of its idle checks (channel.DefaultIdleCheck) longer, since
+	// they fetch what pub/sub lost. Default DefaultSettle.
+	Settle time.Duration
+	// Prefix starts every Redis key and pub/sub channel name the bench uses; a random suffix
+	// keeps runs apart. Keys are deleted when a measurement ends. Default DefaultPrefix.
+	Prefix string
+	// Channel configures the redisync clients; the bench sets its Prefix, and its Logger when
+	// nil. Default: channel's defaults, as an application gets them.
+	Channel channel.Config
+	// CPUProfile, when set, names the CPU profiles written for each side of each measurement:
+	// CPUProfile-SCENARIO-SYSTEM[-RATE].pprof. Default: no profiles.
+	CPUProfile string
+	// Progress receives a line as each measurement starts. Default: nothing.
+	Progress io.Writer
+	// Logger receives the warnings of the redisync clients. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Smoke returns c scaled down for a run of a few seconds (continuous integration): short
+// measurements and a small catch-up. Size and Subscribers are kept.
+func Smoke(c Config) Config {
+	c.Duration = 150 * time.Millisecond
+	c.CatchupMessages = 2_000
+	c.Settle = 500 * time.Millisecond
+	return c
+}
+
+func (c Config) withDefaults() Config {
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if c.Subscribers == 0 {
+		c.Subscribers = DefaultSubscribers
+	}
+	if c.Publishers == 0 {
+		c.Publishers = DefaultPublishers
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
+	}
+	if c.Rates == nil {
+		c.Rates = DefaultRates()
+	}
+	if c.CatchupMessages == 0 {
+		c.CatchupMessages = DefaultCatchupMessages
+	}
+	if c.Settle == 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Validate reports the first field that cannot work, URL aside (New checks it by connecting).
+func (c Config) Validate() error { return c.withDefaults().validate() }
+
+// validate reports the first field that cannot work, after defaults are applied.
+func (c Config) validate() error {
+	switch {
+	case c.Duration < 0:
+		return fmt.Errorf("bench: duration %v is negative", c.Duration)
+	case c.Size < MinSize:
+		return fmt.Errorf("bench: size %d is below %d bytes, the header every message carries", c.Size, MinSize)
+	case c.Size > channel.DefaultMaxMessageBytes:
+		return fmt.Errorf("bench: size %d is above %d bytes, a channel's default message limit", c.Size, channel.DefaultMaxMessageBytes)
+	case c.Subscribers < 1:
+		return fmt.Errorf("bench: %d subscribers, need at least 1", c.Subscribers)
+	case c.Publishers < 1:
+		return fmt.Errorf("bench: %d publishers, need at least 1", c.Publishers)
+	case c.Batch < 1 || c.Batch > channel.DefaultMaxBatchMessages:
+		return fmt.Errorf("bench: batch %d is outside 1..%d", c.Batch, channel.DefaultMaxBatchMessages)
+	case c.Batch*c.Size > channel.DefaultMaxBatchBytes:
+		return fmt.Errorf("bench: a batch of %d messages of %d bytes is above %d bytes, a channel's default batch limit",
+			c.Batch, c.Size, channel.DefaultMaxBatchBytes)
+	case c.CatchupMessages < 1:
+		return fmt.Errorf("bench: %d catch-up messages, need at least 1", c.CatchupMessages)
+	case c.Settle <= 0:
+		return fmt.Errorf("bench: settle %v is not positive", c.Settle)
+	}
+	for _, r := range c.Rates {
+		if r < 1 {
+			return fmt.Errorf("bench: latency rate %d/s is below 1", r)
+		}
+	}
+	return nil
+}

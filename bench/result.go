@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what a scenario measured: the comparison rows, and every side in detail. It
+// marshals to JSON for plotting (one object per scenario).
+type Result struct {
+	Scenario string    `json:"scenario"`
+	Summary  string    `json:"summary"`
+	Params   Params    `json:"params"`
+	Rows     []Row     `json:"rows"`
+	Sides    []Side    `json:"sides"`
+	Machine  Machine   `json:"machine"`
+	Started  time.Time `json:"started"`
+}
+
+// Params are the settings a scenario ran with.
+type Params struct {
+	Size            int     `json:"size"`                       // bytes per message
+	Subscribers     int     `json:"subscribers"`                // receiving every message
+	Publishers      int     `json:"publishers,omitempty"`       // goroutines publishing at once
+	Batch           int     `json:"batch,omitempty"`            // messages per publish call
+	DurationSeconds float64 `json:"duration_seconds,omitempty"` // publishing, per side
+	Rates           []int   `json:"rates,omitempty"`            // steady publish rates, messages/s
+	Messages        int     `json:"messages,omitempty"`         // messages missed (catchup)
+}
+
+// Row is one figure of redisync, beside raw pub/sub's when there is a baseline.
+type Row struct {
+	Metric   string   `json:"metric"`          // what is measured: "delivered", "p99"…
+	Rate     int      `json:"rate,omitempty"`  // the steady publish rate it was measured at, messages/s
+	Unit     string   `json:"unit"`            // "msgs/s", "us" or "s"
+	Redisync float64  `json:"redisync"`        //
+	Raw      *float64 `json:"raw,omitempty"`   // raw pub/sub's figure; none when there is no baseline
+	Ratio    *float64 `json:"ratio,omitempty"` // Redisync / Raw
+	Target   string   `json:"target,omitempty"`
+	Met      *bool    `json:"met,omitempty"` // whether the target was met, redisync having lost nothing
+}
+
+// Side is one measurement of one system (redisync or raw pub/sub).
+type Side struct {
+	System string `json:"system"`         // "redisync" or "raw"
+	Rate   int    `json:"rate,omitempty"` // steady publish rate asked for, messages/s; 0: as fast as possible
+	// Published counts the measured messages Redis accepted; Delivered those each subscriber
+	// received; Lost what subscribers never received, summed over them.
+	Published int64   `json:"published"`
+	Delivered []int64 `json:"delivered"`
+	Lost      int64   `json:"lost"`
+	// OutOfOrder counts redisync events whose seq did not follow the previous one, Resets
+	// reset events, Junk messages the bench did not publish. All must be 0.
+	OutOfOrder int64 `json:"out_of_order"`
+	Resets     int64 `json:"resets"`
+	Junk       int64 `json:"junk"`
+	// Seconds runs from the first publish call to the last delivery, PublishSeconds to the
+	// last publish reply.
+	Seconds        float64 `json:"seconds"`
+	PublishSeconds float64 `json:"publish_seconds"`
+	// Throughput is messages/s delivered to every subscriber: the fewest any subscriber
+	// received, over Seconds. PublishRate is messages/s accepted by Redis.
+	Throughput  float64 `json:"throughput"`
+	PublishRate float64 `json:"publish_rate"`
+	// Latency runs from the publish call to the delivery, over every delivery, when recorded.
+	Latency *Latency `json:"latency_us,omitempty"`
+	// Ack runs from the publish call to its return, over every call.
+	Ack *Latency `json:"ack_us,omitempty"`
+	// CPU time of this process (publishers and subscribers) and of Redis during Seconds.
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+	RedisCPUSeconds  float64 `json:"redis_cpu_seconds"`
+	// Commands is what Redis ran meanwhile, by command name (INFO commandstats).
+	Commands map[string]CommandStat `json:"redis_commands,omitempty"`
+	// Stats are the system's own counters: redisync's script calls, catch-ups from the log,
+	// reconnects…
+	Stats map[string]uint64 `json:"stats,omitempty"`
+}
+
+// Latency summarizes latencies, in microseconds.
+type Latency struct {
+	Samples int     `json:"samples"`
+	P50     float64 `json:"p50"`
+	P90     float64 `json:"p90"`
+	P99     float64 `json:"p99"`
+	P999    float64 `json:"p999"`
+	Max     float64 `json:"max"`
+}
+
+// Lossless reports whether every subscriber received every message once, in order.
+func (s Side) Lossless() bool {
+	return s.Lost == 0 && s.OutOfOrder == 0 && s.Resets == 0 && s.Junk == 0
+}
+
+// Problems lists the broken guarantees: a redisync side that lost, reordered or reset
+// messages. Raw pub/sub's losses are its nature, not a problem.
+func (r Result) Problems() []string {
+	var out []string
+	for _, s := range r.Sides {
+		if s.System == "redisync" && !s.Lossless() {
+			out = append(out, fmt.Sprintf("%s: redisync %s: %d lost, %d out of order, %d resets, %d junk",
+				r.Scenario, sysLabel(s.System, s.Rate), s.Lost, s.OutOfOrder, s.Resets, s.Junk))
+		}
+	}
+	return out
+}
+
+// WriteText writes r as a table, then a line per side on what it cost.
+func (r Result) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s — %s\n", r.Scenario, r.Summary)
+	fmt.Fprintf(&b, "  %s\n", r.Params.describe())
+	tw := tabwriter.NewWriter(&b, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "  metric\tredisync\traw pub/sub\tratio\ttarget\tmet\t")
+	for _, row := range r.Rows {
+		metric := row.Metric
+		if row.Rate > 0 {
+			metric += " @" + thousands(float64(row.Rate)) + "/s"
+		}
+		raw, ratio, met := "—", "—", ""
+		if row.Raw != nil {
+			raw = formatValue(*row.Raw, row.Unit)
+		}
+		if row.Ratio != nil {
+			ratio = strconv.FormatFloat(*row.Ratio, 'f', 2, 64)
+		}
+		if row.Met != nil {
+			met = map[bool]string{true: "met", false: "NOT MET"}[*row.Met]
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", metric, formatValue(row.Redisync, row.Unit), raw, ratio, row.Target, met)
+	}
+	tw.Flush()
+	for _, s := range r.Sides {
+		fmt.Fprintf(&b, "  %s\n", s.describe())
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (p Params) describe() string {
+	parts := []string{fmt.Sprintf("%d-byte messages", p.Size), plural(p.Subscribers, "subscriber")}
+	if p.Publishers > 0 {
+		parts = append(parts, plural(p.Publishers, "publishing goroutine"))
+	}
+	if p.Batch > 1 {
+		parts = append(parts, fmt.Sprintf("%d messages per call", p.Batch))
+	}
+	if p.DurationSeconds > 0 {
+		parts = append(parts, fmt.Sprintf("%v per side", time.Duration(p.DurationSeconds*float64(time.Second))))
+	}
+	if p.Messages > 0 {
+		parts = append(parts, fmt.Sprintf("%s messages", thousands(float64(p.Messages))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describe says in one line what a side published, delivered and cost.
+func (s Side) describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s messages", sysLabel(s.System, s.Rate), thousands(float64(s.Published)))
+	if s.PublishSeconds > 0 {
+		fmt.Fprintf(&b, " published in %.2fs (%s/s),", s.PublishSeconds, thousands(s.PublishRate))
+	}
+	fmt.Fprintf(&b, " delivered to all in %.2fs", s.Seconds)
+	if s.Lossless() {
+		b.WriteString(", nothing lost")
+	} else {
+		fmt.Fprintf(&b, ", LOST %s", thousands(float64(s.Lost)))
+		if s.OutOfOrder+s.Resets+s.Junk > 0 {
+			fmt.Fprintf(&b, " (%d out of order, %d resets, %d junk)", s.OutOfOrder, s.Resets, s.Junk)
+		}
+	}
+	if s.Ack != nil {
+		fmt.Fprintf(&b, "; publish call p50 %s, p99 %s", formatValue(s.Ack.P50, "us"), formatValue(s.Ack.P99, "us"))
+	}
+	if calls := s.Stats["publish_calls"]; calls > 0 {
+		fmt.Fprintf(&b, "; %s script calls (%.1f msgs/call)", thousands(float64(calls)), float64(s.Stats["published"])/float64(calls))
+	}
+	if n := s.Stats["from_log"]; n > 0 {
+		fmt.Fprintf(&b, "; %s deliveries from the log", thousands(float64(n)))
+	}
+	if n := s.Stats["reconnects"]; n > 0 {
+		fmt.Fprintf(&b, "; %d reconnects", n)
+	}
+	if s.Seconds > 0 {
+		fmt.Fprintf(&b, "; CPU: client %.0f%%, Redis %.0f%%", 100*s.ClientCPUSeconds/s.Seconds, 100*s.RedisCPUSeconds/s.Seconds)
+	}
+	// The commands Redis spent most time on.
+	names := slices.Collect(maps.Keys(s.Commands))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(s.Commands[b].Usec, s.Commands[a].Usec) })
+	var top []string
+	for _, n := range names {
+		if c := s.Commands[n]; len(top) < 3 && n != "info" {
+			top = append(top, fmt.Sprintf("%s %s×%.1fµs", n, thousands(float64(c.Calls)), c.UsecPerCall))
+		}
+	}
+	if len(top) > 0 {
+		fmt.Fprintf(&b, "; Redis ran %s", strings.Join(top, ", "))
+	}
+	return b.String()
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return thousands(float64(n)) + " " + what + "s"
+}
+
+// sysLabel names a side: "redisync", "raw @10,000/s"…
+func sysLabel(system string, rate int) string {
+	if rate > 0 {
+		return system + " @" + thousands(float64(rate)) + "/s"
+	}
+	return system
+}
+
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case "us":
+		if v >= 1000 {
+			return strconv.FormatFloat(v/1000, 'f', 2, 64) + " ms"
+		}
+		return strconv.FormatFloat(v, 'f', 0, 64) + " µs"
+	case "s":
+		return strconv.FormatFloat(v, 'f', 3, 64) + " s"
+	case "msgs/s":
+		return thousands(v) + "/s"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64) + " " + unit
+}
+
+// thousands formats v rounded to a whole number with thousands separators.
+func thousands(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// compareRow returns the row of one figure of two sides.
+func compareRow(metric string, rate int, unit string, rs, raw float64) Row {
+	row := Row{Metric: metric, Rate: rate, Unit: unit, Redisync: rs, Raw: &raw}
+	if raw > 0 {
+		ratio := rs / raw
+		row.Ratio = &ratio
+	}
+	return row
+}
+
+// atLeast sets the row's target to a ratio of at least min, met when redisync lost nothing.
+func (row Row) atLeast(min float64, rs Side) Row {
+	row.Target = fmt.Sprintf("≥ %.2f× raw", min)
+	met := row.Ratio != nil && *row.Ratio >= min && rs.Lossless()
+	row.Met = &met
+	return row
+}
+
+// atMost sets the row's target to a ratio of at most max, met when redisync lost nothing.
+func (row Row) atMost(max float64, rs Side) Row {
+	row.Target = fmt.Sprintf("≤ %.2f× raw", max)
+	met := row.Ratio != nil && *row.Ratio <= max && rs.Lossless()
+	row.Met = &met
+	return row
+}

@@ -1,0 +1,66 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Scenario is one benchmark. It measures redisync and, where there is one, the raw pub/sub
+// baseline side by side in the same run (same client options, payload and subscribers), and
+// fills in a Result. Run them with Runner.Run.
+type Scenario struct {
+	Name    string
+	Summary string
+	run     func(ctx context.Context, r *Runner, res *Result) error
+}
+
+// Scenarios returns every scenario, in the order a full run takes them.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{Name: "latency", Summary: "propagation latency at steady publish rates, publish call to delivery on every subscriber", run: runLatency},
+		{Name: "throughput-concurrent", Summary: "many goroutines publishing single messages; messages/s delivered to every subscriber", run: runThroughputConcurrent},
+		{Name: "throughput-batch", Summary: "one goroutine publishing batches in one call each; messages/s delivered to every subscriber", run: runThroughputBatch},
+		{Name: "throughput-single", Summary: "one goroutine, one call per message; messages/s delivered to every subscriber", run: runThroughputSingle},
+		{Name: "catchup", Summary: "time for a subscriber that missed messages to deliver them all from the log (raw pub/sub cannot)", run: runCatchup},
+	}
+}
+
+// Lookup returns the scenarios named, in the order given; no name, or "all", means every one.
+func Lookup(names ...string) ([]Scenario, error) {
+	all := Scenarios()
+	var out []Scenario
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		switch n {
+		case "":
+			continue
+		case "all":
+			out = append(out, all...)
+			continue
+		}
+		found := false
+		for _, s := range all {
+			if s.Name == n {
+				out, found = append(out, s), true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("bench: no scenario %q; the scenarios are %s", n, strings.Join(ScenarioNames(), ", "))
+		}
+	}
+	if len(out) == 0 {
+		return all, nil
+	}
+	return out, nil
+}
+
+// ScenarioNames returns the name of every scenario.
+func ScenarioNames() []string {
+	var names []string
+	for _, s := range Scenarios() {
+		names = append(names, s.Name)
+	}
+	return names
+}

@@ -1,0 +1,70 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisync/redisync/internal/redistest"
+)
+
+// TestBenchSmoke runs every scenario at the size of `redisync bench --smoke` and checks that
+// the figures are sane: redisync lost nothing, every figure and ratio is positive, raw pub/sub
+// lost nothing either at these rates, and the results print and marshal.
+func TestBenchSmoke(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	r, err := New(ctx, Smoke(Config{URL: srv.URL(), Progress: &progress}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, s := range Scenarios() {
+		res, err := r.Run(ctx, s)
+		if err != nil {
+			t.Fatalf("%v\nprogress:\n%s", err, progress.String())
+		}
+		var text strings.Builder
+		if err := res.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		t.Log(text.String())
+		if p := res.Problems(); len(p) > 0 {
+			t.Errorf("%s: %v", s.Name, p)
+		}
+		if len(res.Rows) == 0 || len(res.Sides) == 0 {
+			t.Errorf("%s: %d rows, %d sides", s.Name, len(res.Rows), len(res.Sides))
+		}
+		for _, row := range res.Rows {
+			if row.Redisync <= 0 {
+				t.Errorf("%s: %s: redisync %v", s.Name, row.Metric, row.Redisync)
+			}
+			if row.Raw != nil && (*row.Raw <= 0 || row.Ratio == nil || *row.Ratio <= 0) {
+				t.Errorf("%s: %s: raw %v, ratio %v", s.Name, row.Metric, *row.Raw, row.Ratio)
+			}
+		}
+		for _, side := range res.Sides {
+			if side.Published <= 0 || side.Throughput <= 0 || side.Seconds <= 0 {
+				t.Errorf("%s: %s: %d published, %v msgs/s in %vs", s.Name, side.System, side.Published, side.Throughput, side.Seconds)
+			}
+			if !side.Lossless() {
+				t.Errorf("%s: %s lost %d, %d out of order, %d resets, %d junk", s.Name, side.System, side.Lost, side.OutOfOrder, side.Resets, side.Junk)
+			}
+			if len(side.Delivered) != res.Params.Subscribers {
+				t.Errorf("%s: %s: %d delivery counts for %d subscribers", s.Name, side.System, len(side.Delivered), res.Params.Subscribers)
+			}
+		}
+		if _, err := json.Marshal(res); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+	}
+	// Every measurement deletes its keys.
+	if keys, err := srv.Do("DBSIZE"); err != nil || keys != "0" {
+		t.Errorf("DBSIZE after the run: %q, %v", keys, err)
+	}
+}
