@@ -62,7 +62,9 @@ func (m *Map[V]) Status(ctx context.Context) (Status, error) {
 	next := strconv.FormatUint(s.Applied.Seq+1, 10) + "-0"
 	rs := rc.DoMulti(ctx,
 		rc.B().Hmget().Key(m.meta).Field("epoch", "seq", "dx", "dy", "n").Build(),
-		rc.B().Xrange().Key(logKey).Start(next).End("+").Count(1).Build(),
+		// The log entry holding seq applied+1: the newest one whose id (its first seq) is at
+		// most that.
+		rc.B().Xrevrange().Key(logKey).End(next).Start("-").Count(1).Build(),
 		rc.B().Time().Build(),
 	)
 	for _, r := range rs {
@@ -88,7 +90,7 @@ func (m *Map[V]) Status(ctx context.Context) (Status, error) {
 		s.Lag = s.Head.Seq - s.Applied.Seq
 	}
 	if s.Lag > 0 && s.Head.Epoch == s.Applied.Epoch {
-		entries, _ := rs[1].AsXRange()
+		entries, _ := rs[1].AsXRange() // every message of an entry has the entry's time
 		now, _ := rs[2].AsStrSlice()
 		if len(entries) == 1 && len(now) == 2 {
 			t, err1 := strconv.ParseInt(entries[0].FieldValues["t"], 10, 64)
@@ -110,22 +112,9 @@ func (m *Map[V]) Changes(ev channel.Event) ([]Change[V], error) {
 	if ev.Reset != nil {
 		return []Change[V]{{Position: ev.Position, Reset: ev.Reset}}, nil
 	}
-	ops, err := decodeRecord(ev.Data)
+	changes, err := changesOf(ev, m.cfg.Codec)
 	if err != nil {
 		return nil, fmt.Errorf("replmap: message %d of map %q: %w", ev.Seq, m.name, err)
-	}
-	changes := make([]Change[V], len(ops))
-	for i, o := range ops {
-		ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
-		if !o.del {
-			ch.Raw = []byte(o.value)
-			v, derr := m.cfg.Codec.Decode(ch.Raw)
-			ch.Value = v
-			if derr != nil {
-				ch.Err = &DecodeError{Key: o.key, Version: ev.Seq, Err: derr}
-			}
-		}
-		changes[i] = ch
 	}
 	return changes, nil
 }

@@ -57,24 +57,37 @@ func Watch[V any](ctx context.Context, cl *channel.Client, name string, from cha
 				}
 				continue
 			}
-			ops, err := decodeRecord(ev.Data)
+			changes, err := changesOf(ev, codec)
 			if err != nil {
-				continue
+				continue // not a change record
 			}
-			for _, o := range ops {
-				ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
-				if !o.del {
-					ch.Raw = []byte(o.value)
-					v, derr := codec.Decode(ch.Raw)
-					ch.Value = v
-					if derr != nil {
-						ch.Err = &DecodeError{Key: o.key, Version: ev.Seq, Err: derr}
-					}
-				}
+			for _, ch := range changes {
 				if !yield(ch, nil) {
 					return
 				}
 			}
 		}
 	}
+}
+
+// changesOf decodes a message of a map's channel into the changes of its write, in order.
+func changesOf[V any](ev channel.Event, codec Codec[V]) ([]Change[V], error) {
+	ops, err := decodeRecord(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]Change[V], len(ops))
+	for i, o := range ops {
+		ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
+		if !o.del {
+			ch.Raw = []byte(o.value)
+			v, derr := codec.Decode(ch.Raw)
+			ch.Value = v
+			if derr != nil {
+				ch.Err = &DecodeError{Key: o.key, Version: ev.Seq, Err: derr}
+			}
+		}
+		changes[i] = ch
+	}
+	return changes, nil
 }

@@ -44,8 +44,9 @@ Configuration comes from flags, then the environment:
 	pf.StringVar(&g.prefix, "prefix", channel.DefaultPrefix, "prefix of every Redis key redisync uses")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log reconnects and resets to standard error")
-	root.AddCommand(newPubCmd(g), newSubCmd(g), newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g), newDemoCmd(g))
-	root.AddCommand(newBenchCmd(g))
+	root.AddCommand(newPubCmd(g), newSubCmd(g),
+		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g),
+		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g))
 	return root
 }
 

@@ -1,0 +1,87 @@
+// Package node is the redisync daemon (redisync serve): it hosts replicas of replicated maps
+// and relays channels over one channel.Client (so one pub/sub connection), and serves them
+// over HTTP and Server-Sent Events, with Prometheus metrics, health checks, a node registry
+// in Redis and a live dashboard.
+//
+// # HTTP API
+//
+//	GET    /v1/maps/{map}/keys/{key}   the value's bytes; ETag: "<version>"; If-None-Match → 304
+//	PUT    /v1/maps/{map}/keys/{key}   store the body; 200 {"map","key","version"}, ETag: "<version>"
+//	DELETE /v1/maps/{map}/keys/{key}   delete; 200 {"map","key","version","deleted":true}, ETag
+//	GET    /v1/maps/{map}              keys in byte order: ?after=KEY&limit=N&prefix=P&values=true
+//	GET    /v1/maps/{map}/watch        SSE: one event per write
+//	GET    /v1/maps                    the maps this node serves, with position, keys and digest
+//	POST   /v1/channels/{channel}      publish the body; 200 {"channel","seq","epoch"}
+//	GET    /v1/channels/{channel}/events  SSE: one event per message
+//	GET    /v1/channels                the relayed channels with their heads
+//	GET    /v1/nodes                   the registry: every live node's Record, each map's agreement
+//	GET    /metrics                    Prometheus
+//	GET    /healthz                    200 while the process runs (never needs the token)
+//	GET    /readyz                     200 when every replica is ready and Redis answers, else 503
+//	GET    /                           the dashboard
+//
+// A key is the rest of the path after /keys/ and may hold slashes. Writes are conditional
+// with If-Match: "N" (the key must be at version N; "0" means absent), If-Match: * (the key
+// must exist) or If-None-Match: * (create only); a failed condition answers 412 with
+// {"error","map","key","expected","actual"}. Errors are JSON {"error": "…"}: 400 bad input,
+// 401 missing or wrong token, 404 unknown map, channel or key, 412 failed condition, 413 body
+// over Config.MaxBodyBytes, 414 key over Config.MaxKeyBytes, 503 while a replica loads (with
+// Retry-After), when a write was not confirmed within Config.WriteTimeout (its outcome is then
+// unknown) or while shutting down, 502 when Redis refused a write.
+//
+// Reads are served from the node's replica: a write made on another node is visible here
+// once it has propagated (usually within milliseconds; the registry's lag says how far each
+// replica is behind). A write on this node is visible here as soon as it answers.
+//
+// # Server-Sent Events
+//
+// Each stream begins with "retry: 1000" and "id: S", S being the position it starts after,
+// so that a client cut off before the first event resumes from there. Then:
+//
+//	id: 42
+//	data: {"seq":42,"epoch":"…","time":"…","changes":[{"op":"set","key":"a","value":"1","version":42,"old_version":0}, …]}
+//
+// for a map (every operation of one atomic write in one event, so that the id names the
+// write and resuming after it never splits one), and
+//
+//	id: 7
+//	data: {"seq":7,"epoch":"…","time":"…","data":"hello"}
+//
+// for a channel. A value or message that is not UTF-8 is base64-encoded with "base64":true.
+// History that cannot be delivered (trimmed from the log, or lost by Redis) is announced as
+//
+//	id: 50
+//	event: reset
+//	data: {"seq":50,"epoch":"…","reset":{"reason":"trimmed","from":10,"to":50}}
+//
+// whose id is the position the stream continues after. A stream resumes after the seq in the
+// Last-Event-ID header (what EventSource sends when it reconnects), else after ?from=N, else
+// from now; ?epoch=E makes a resume detect that Redis lost epoch E meanwhile. Every change
+// after that position is sent exactly once, in order. A comment line is sent every
+// Config.KeepAlive while idle. Streams end when the client leaves and when the node shuts
+// down (the client then resumes elsewhere or later). A slow client makes its stream catch
+// up from the log, holding at most a few events in memory; one that accepts nothing for
+// Config.StreamTimeout is cut off.
+//
+// # Security
+//
+// With Config.Token every request but /healthz and the dashboard's static files needs
+// "Authorization: Bearer <token>" (compared in constant time); the SSE endpoints also accept
+// ?token=, because a browser's EventSource cannot send headers — such URLs end up in logs
+// and histories, so prefer the header elsewhere. The dashboard takes ?token= once, keeps it
+// in the tab's sessionStorage and sends it as a header. Keys and bodies are size-limited.
+//
+// # Registry
+//
+// Every Config.Heartbeat the node writes its Record (id, address, version, start time, per
+// map its applied seq, digest, keys and lag, per channel its head) to Redis with a TTL of
+// Config.TTL and lists itself in an index set; ListNodes reads the live records, Agreement
+// compares the replicas. A node that dies disappears after the TTL; Close removes it at once.
+// The layout is in PROTOCOL.md, "Node registry".
+//
+// # Concurrency and life
+//
+// A Node is safe for concurrent use. New starts one heartbeat goroutine; each SSE stream
+// runs one producer goroutine beside its handler. Close ends every stream, stops the
+// heartbeat, deregisters and closes the replicas, and returns once all of them have ended.
+package node
