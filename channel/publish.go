@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,7 @@ func (c *Client) lead(st *pubState, req *pubReq) {
 // flush commits pending requests until none is left.
 func (c *Client) flush(st *pubState) {
 	for {
+		runtime.Gosched() // let the publishers just answered publish again: larger batches
 		batch := c.take(st)
 		if batch == nil {
 			return
