@@ -2,8 +2,8 @@ package channel
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -141,8 +141,8 @@ func (c *Client) Stats() Stats {
 	}
 }
 
+// randomID returns 16 random hex digits: producer ids and epoch candidates. They need to be
+// unique, not secret, so the runtime's fast generator is enough.
 func randomID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
+	return fmt.Sprintf("%016x", rand.Uint64())
 }
