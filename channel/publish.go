@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -91,11 +92,12 @@ type pubState struct {
 	name string
 	keys keys
 
-	mu        sync.Mutex          // guards the fields below
-	pending   []*pubReq           // waiting for a flusher, oldest first
-	flushers  int                 // flush goroutines running, at most Config.MaxInflight
-	token     uint64              // last idempotency token issued
-	unsettled map[uint64]struct{} // tokens of calls in flight: the low-water mark is their least
+	mu        sync.Mutex           // guards the fields below
+	pending   []*pubReq            // waiting for a flusher, oldest first
+	flushers  int                  // flush goroutines running, at most Config.MaxInflight
+	token     uint64               // last idempotency token issued
+	unsettled map[uint64]time.Time // tokens that may still reach Redis: in flight (zero time), or in doubt until the time
+	window    time.Duration        // Config.IdempotencyWindow
 }
 
 func (c *Client) pubStateFor(name string) (*pubState, error) {
@@ -111,7 +113,7 @@ func (c *Client) pubStateFor(name string) (*pubState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &pubState{name: name, keys: k, unsettled: make(map[uint64]struct{})}
+	st := &pubState{name: name, keys: k, unsettled: make(map[uint64]time.Time), window: c.cfg.IdempotencyWindow}
 	c.pubs[name] = st
 	return st, nil
 }
@@ -245,29 +247,15 @@ func (c *Client) ExecAppend(ctx context.Context, name string, script *rueidis.Lu
 }
 
 func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.Lua, keys, args []string) ([]rueidis.RedisMessage, error) {
-	st.mu.Lock()
-	st.token++
-	token := st.token
-	st.unsettled[token] = struct{}{}
-	low := token
-	for t := range st.unsettled {
-		low = min(low, t)
-	}
-	st.mu.Unlock()
-	defer func() {
-		st.mu.Lock()
-		delete(st.unsettled, token)
-		st.mu.Unlock()
-	}()
-
+	token, low := st.issue()
 	pubcmd := "PUBLISH"
 	if c.cfg.Sharded {
 		pubcmd = "SPUBLISH"
 	}
-	argv := make([]string, 0, 9+len(args))
+	argv := make([]string, 0, 8+len(args))
 	argv = append(argv,
 		st.keys.pubsub, pubcmd, randomID(),
-		strconv.FormatUint(token, 10), "0", strconv.FormatUint(low, 10),
+		strconv.FormatUint(token, 10), strconv.FormatUint(low, 10),
 		strconv.FormatInt(c.cfg.IdempotencyWindow.Milliseconds(), 10),
 		strconv.FormatInt(max(c.cfg.MaxLen, 0), 10),
 		strconv.FormatInt(c.cfg.MaxAge.Milliseconds(), 10))
@@ -275,10 +263,18 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 	kv := append([]string{st.keys.meta, st.keys.log, st.keys.idem}, keys...)
 
 	start := time.Now()
+	inDoubt := false // an attempt may have reached Redis without its reply reaching us
+	defer func() { st.settle(token, inDoubt) }()
 	for attempt := 0; ; attempt++ {
 		vs, err := script.Exec(ctx, c.rc, kv, argv).ToArray()
-		if err == nil || !transient(err) {
-			if err != nil {
+		var re *rueidis.RedisError
+		if err != nil && !errors.As(err, &re) {
+			inDoubt = true
+		}
+		if err == nil || !transient(ctx, err) {
+			if err == nil {
+				inDoubt = false
+			} else {
 				err = c.redisError(fmt.Sprintf("append to %q", st.name), err)
 			}
 			return vs, err
@@ -289,7 +285,39 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 		if !sleepBackoff(ctx, attempt) {
 			return nil, ctx.Err()
 		}
-		argv[4] = "1" // a retry: the script looks the token up
 		c.stats.publishRetries.Add(1)
 	}
+}
+
+// issue returns a new idempotency token and the low-water mark to send with it: the least
+// token whose call may still reach Redis, so that Redis keeps remembering it.
+func (st *pubState) issue() (token, low uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.token++
+	token = st.token
+	st.unsettled[token] = time.Time{}
+	low = token
+	now := time.Now()
+	for t, until := range st.unsettled {
+		if !until.IsZero() && now.After(until) {
+			delete(st.unsettled, t)
+			continue
+		}
+		low = min(low, t)
+	}
+	return token, low
+}
+
+// settle ends token's call. When an attempt of it may still be on its way to Redis (its
+// connection failed or its caller gave up with no reply), the token stays unsettled for the
+// idempotency window: a late attempt must still find it, not append a second time.
+func (st *pubState) settle(token uint64, inDoubt bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if inDoubt {
+		st.unsettled[token] = time.Now().Add(st.window)
+		return
+	}
+	delete(st.unsettled, token)
 }

@@ -11,11 +11,12 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// transient reports whether err may pass if the same call is repeated: the connection failed,
-// or Redis answered with a state that ends on its own (loading, busy, failing over).
-func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, rueidis.ErrClosing) {
+// transient reports whether err, returned by a call made with ctx, may pass if the call is
+// repeated: the connection failed, or Redis answered with a state that ends on its own
+// (loading, busy, failing over). A context error is transient unless it is ctx's own: the
+// client also reports a dial or handshake that timed out as a deadline exceeded.
+func transient(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil || errors.Is(err, rueidis.ErrClosing) {
 		return false
 	}
 	var re *rueidis.RedisError

@@ -260,7 +260,7 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
 func (s *subscriber) onIdle(ctx context.Context) error {
 	f, err := s.c.fetch(ctx, s.k, s.next, 0)
 	if err != nil {
-		if transient(err) {
+		if transient(ctx, err) {
 			return nil // the next idle check tries again; the subscription is not confirmed meanwhile
 		}
 		return s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
@@ -396,7 +396,7 @@ func (s *subscriber) fetch(ctx context.Context, from uint64, count int) (fetched
 		if err == nil {
 			return f, nil
 		}
-		if !transient(err) {
+		if !transient(ctx, err) {
 			return fetched{}, s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
 		}
 		if attempt == 3 {

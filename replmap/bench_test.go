@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/rueidis"
-
+	"github.com/redisync/redisync/bench/mapfill"
 	"github.com/redisync/redisync/internal/redistest"
 )
 
@@ -41,42 +39,6 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
-// fillMap writes n keys with values of size bytes straight into Redis, as the write script
-// would leave them (versions 1..n, digest and count in the meta hash), in little time.
-func fillMap(tb testing.TB, rc rueidis.Client, prefix, name string, n, size int) {
-	tb.Helper()
-	ctx := context.Background()
-	meta := prefix + ":{" + name + "}:meta"
-	state := prefix + ":{" + name + "}:state"
-	value := strings.Repeat("v", size)
-	var d Digest
-	const chunk = 2000
-	var cmds rueidis.Commands
-	for start := 0; start < n; start += chunk {
-		cmd := rc.B().Hset().Key(state).FieldValue()
-		for i := start; i < min(start+chunk, n); i++ {
-			key := fmt.Sprintf("key:%07d", i)
-			cmd = cmd.FieldValue(key, strconv.Itoa(i+1)+":"+value)
-			d.add(key, uint64(i+1))
-		}
-		cmds = append(cmds, cmd.Build())
-		if len(cmds) == 50 || start+chunk >= n {
-			for _, r := range rc.DoMulti(ctx, cmds...) {
-				if err := r.Error(); err != nil {
-					tb.Fatal(err)
-				}
-			}
-			cmds = cmds[:0]
-		}
-	}
-	err := rc.Do(ctx, rc.B().Hset().Key(meta).FieldValue().FieldValue("epoch", "bench").
-		FieldValue("seq", strconv.Itoa(n)).FieldValue("dx", strconv.FormatUint(d.X, 10)).
-		FieldValue("dy", strconv.FormatUint(d.Y, 10)).FieldValue("n", strconv.Itoa(n)).Build()).Error()
-	if err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // BenchmarkBootstrap loads a replica of 1,000,000 keys with 100-byte values while another node
 // keeps writing, and reports the replica's heap bytes per key next to the raw key+value size.
 // Run it alone: go test -run XXX -bench Bootstrap -benchtime 1x ./replmap
@@ -84,7 +46,10 @@ func BenchmarkBootstrap(b *testing.B) {
 	const keys, size = 1_000_000, 100
 	srv := redistest.Start(b, redistest.Options{})
 	prefix := newPrefix()
-	fillMap(b, srv.Client(b), prefix, "big", keys, size)
+	if err := mapfill.Fill(context.Background(), srv.Client(b), mapfill.Options{
+		Prefix: prefix, Name: "big", Keys: keys, ValueBytes: size, Lanes: pairLanes}); err != nil {
+		b.Fatal(err)
+	}
 	// The writer is a near-cache: it holds no replica of its own to skew the figures.
 	wn := openNode(b, srv.URL(), prefix, "unused", Config[string]{Codec: String{}})
 	w, err := OpenCache(context.Background(), wn.cl, "big", Config[string]{Codec: String{}, CacheSize: 1, Logger: quiet})
@@ -97,7 +62,7 @@ func BenchmarkBootstrap(b *testing.B) {
 	defer stop()
 	go func() {
 		for i := 0; ctx.Err() == nil; i++ {
-			if _, err := w.Set(ctx, fmt.Sprintf("key:%07d", i*7919%keys), strings.Repeat("w", size)); err == nil {
+			if _, err := w.Set(ctx, mapfill.Key(i*7919%keys), strings.Repeat("w", size)); err == nil {
 				writes.Add(1)
 			}
 			time.Sleep(200 * time.Microsecond)
@@ -117,7 +82,7 @@ func BenchmarkBootstrap(b *testing.B) {
 		took := time.Since(start)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		raw := float64(len("key:0000000") + size)
+		raw := float64(len(mapfill.Key(0)) + size)
 		perKey := float64(after.HeapAlloc-before.HeapAlloc) / keys
 		b.ReportMetric(took.Seconds(), "s/bootstrap")
 		b.ReportMetric(perKey, "heapB/key")

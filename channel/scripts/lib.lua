@@ -14,10 +14,10 @@ local function channel_epoch(meta, log, newepoch)
 end
 
 -- applied_seq returns the first seq of an earlier call with the same token in this epoch, or
--- nil: a retried call must not be applied twice. Only retries (retry ~= '0') can be repeats,
--- so first attempts skip the look-up.
-local function applied_seq(idem, token, retry, epoch)
-  if token <= 0 or retry == '0' then return nil end
+-- nil: a retried call must not be applied twice. Any attempt may be the repeat, the first one
+-- included: it can reach Redis after its own retry when its connection was held up.
+local function applied_seq(idem, token, epoch)
+  if token <= 0 then return nil end
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', idem, token, token)) do
     local e, s = string.match(member, '^(.*):(%d+)$')
     if e == epoch then return s end
@@ -80,13 +80,13 @@ local function append(meta, log, epoch, data, now, maxlen, maxage)
   return first, env
 end
 
--- remember_token records that the call with token appended from seq first. Every 16th token it
--- also forgets the producer's tokens below lowwater and renews the set's expiry.
+-- remember_token records that the call with token appended from seq first, and renews the
+-- set's expiry. Every 16th token it also forgets the producer's tokens below lowwater.
 local function remember_token(idem, token, epoch, first, lowwater, ttl)
   if token <= 0 then return end
   redis.call('ZADD', idem, token, epoch .. ':' .. string.format('%d', first))
+  redis.call('PEXPIRE', idem, ttl)
   if token % 16 == 1 then
     redis.call('ZREMRANGEBYSCORE', idem, '-inf', '(' .. lowwater)
-    redis.call('PEXPIRE', idem, ttl)
   end
 end

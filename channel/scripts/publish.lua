@@ -7,16 +7,15 @@ local pubchan = ARGV[1]           -- pub/sub channel for the envelope
 local pubcmd = ARGV[2]            -- PUBLISH or SPUBLISH
 local newepoch = ARGV[3]          -- epoch to create when the channel has none
 local token = tonumber(ARGV[4])   -- idempotency token of this call, 0 for none
-local retry = ARGV[5]             -- "0" on the first attempt of this call
-local lowwater = ARGV[6]          -- the producer's tokens below it are settled
-local idemttl = ARGV[7]           -- ms to remember the producer's tokens
-local maxlen = tonumber(ARGV[8])  -- keep at least the newest maxlen messages, 0 for no limit
-local maxage = tonumber(ARGV[9])  -- drop entries older than this many ms, 0 for no limit
+local lowwater = ARGV[5]          -- the producer's tokens below it cannot reach Redis any more
+local idemttl = ARGV[6]           -- ms to remember the producer's tokens
+local maxlen = tonumber(ARGV[7])  -- keep at least the newest maxlen messages, 0 for no limit
+local maxage = tonumber(ARGV[8])  -- drop entries older than this many ms, 0 for no limit
 local data = {}
-for i = 10, #ARGV do data[#data + 1] = ARGV[i] end
+for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
 
 local epoch = channel_epoch(meta, log, newepoch)
-local seen = applied_seq(idem, token, retry, epoch)
+local seen = applied_seq(idem, token, epoch)
 if seen then
   return {epoch, seen, '1'}
 end

@@ -9,13 +9,12 @@ local pubchan = ARGV[1]
 local pubcmd = ARGV[2]
 local newepoch = ARGV[3]
 local token = tonumber(ARGV[4])
-local retry = ARGV[5]
-local lowwater = ARGV[6]
-local idemttl = ARGV[7]
-local maxlen = tonumber(ARGV[8])
-local maxage = tonumber(ARGV[9])
-local first_op = 10               -- then four arguments per op: kind ("s" set, "d" delete),
-local nops = (#ARGV - 9) / 4      -- key, value ("" for a delete), and the version the key must
+local lowwater = ARGV[5]
+local idemttl = ARGV[6]
+local maxlen = tonumber(ARGV[7])
+local maxage = tonumber(ARGV[8])
+local first_op = 9                -- then four arguments per op: kind ("s" set, "d" delete),
+local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the version the key must
                                   -- have ("" for any, "0" for absent)
 local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
 
@@ -24,7 +23,7 @@ if fresh then
   redis.call('DEL', state)
   redis.call('HSET', meta, 'dx', '0', 'dy', '0', 'n', '0')
 end
-local seen = applied_seq(idem, token, retry, epoch)
+local seen = applied_seq(idem, token, epoch)
 if seen then
   return {epoch, seen, 'dup'}
 end
