@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/internal/redistest"
 	"github.com/redisync/redisync/redisconn"
 )
@@ -565,5 +566,39 @@ func TestHoleInLiveSequenceIsFilledFromLog(t *testing.T) {
 	}
 	if st := sub.Stats(); st.GapsFilled == 0 {
 		t.Fatalf("gap not counted: %+v", st)
+	}
+}
+
+func TestSlowHandshakeDoesNotEndTheSubscription(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	px, err := faultproxy.New(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	pub, _ := newTestClient(t, srv.URL(), Config{})
+	// Through the proxy, with a 1 s timeout: a handshake slower than that times out.
+	rc, err := redisconn.Open(context.Background(), redisconn.Options{URL: "redis://" + px.Addr(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sub, err := New(rc, Config{Prefix: pub.cfg.Prefix, IdleCheck: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	rec, s := subscribe(t, sub, "c", FromStart())
+	publishN(t, pub, "c", 1)
+	rec.waitMsgs(t, 1, 5*time.Second)
+
+	px.SetLatency(1500 * time.Millisecond) // slower than the timeout, for a while
+	srv.ClientKill("normal")               // the next read needs a new connection
+	time.Sleep(3 * time.Second)
+	px.SetLatency(0)
+	publishN(t, pub, "c", 1)
+	rec.waitMsgs(t, 2, 10*time.Second)
+	if err := s.Err(); err != nil {
+		t.Fatalf("the subscription ended: %v", err)
 	}
 }

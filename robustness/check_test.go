@@ -1,0 +1,278 @@
+package robustness
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// The checkers are only worth something if they fail on bad histories: these tests feed them
+// small hand-made histories, a sound one and broken variants of it.
+
+// goodAnalysis returns a consistent history: node n1 sets k0 and k1, deletes k0, publishes two
+// messages, and its watch, subscription and OnChange saw all of it.
+func goodAnalysis() *Analysis {
+	rf := &redisFinal{
+		MapEpoch: "E", MapHead: 3, MapFirst: 1,
+		MapLog: map[uint64]change{
+			1: {Key: "k0", Val: "a"},
+			2: {Key: "k1", Val: "b"},
+			3: {Key: "k0", Del: true, Old: 1},
+		},
+		State:     map[string]Stored{"k1": {Ver: 2, Val: "b"}},
+		ChanEpoch: "C", ChanHead: 2, ChanFirst: 1,
+		ChanLog: map[uint64]string{1: "x", 2: "y"},
+	}
+	rf.DX, rf.DY = stateDigest(rf.State)
+	rf.N = 1
+	t := int64(1000)
+	var lines []Line
+	op := func(kind, key, val string, exp uint64, ret Line) {
+		t += 10
+		id := uint64(len(lines) + 1)
+		lines = append(lines, Line{T: LineCall, Node: "n1", ID: id, At: t, Kind: kind, Key: key, Val: val, Exp: exp})
+		ret.T, ret.Node, ret.ID, ret.At, ret.Kind, ret.Key = LineReturn, "n1", id, t+5, kind, key
+		if kind == OpPub {
+			ret.Val = val
+		}
+		lines = append(lines, ret)
+	}
+	op(OpSet, "k0", "a", 0, Line{Status: StatusOK, Ver: 1})
+	op(OpCAS, "k1", "b", 0, Line{Status: StatusOK, Ver: 2})
+	op(OpRead, "k1", "", 0, Line{Status: StatusOK, Present: true, Ver: 2, Val: "b"})
+	op(OpCAS, "k1", "c", 1, Line{Status: StatusConflict, Actual: 2})
+	op(OpDel, "k0", "", 0, Line{Status: StatusOK, Ver: 3})
+	op(OpPub, "", "x", 0, Line{Status: StatusOK, Epoch: "C", Ver: 1})
+	op(OpPub, "", "y", 0, Line{Status: StatusOK, Epoch: "C", Ver: 2})
+	for _, kind := range []string{StreamWatch, StreamOnChange} {
+		for s := uint64(1); s <= 3; s++ {
+			c := rf.MapLog[s]
+			lines = append(lines, Line{T: LineEvent, Node: "n1", Kind: kind, Gen: 1, At: t, Epoch: "E", Ver: s,
+				Key: c.Key, Val: c.Val, Del: c.Del, Old: c.Old})
+		}
+	}
+	for s := uint64(1); s <= 2; s++ {
+		lines = append(lines, Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: t, Epoch: "C", Ver: s, Val: rf.ChanLog[s]})
+	}
+	return &Analysis{
+		Scenario: ScenarioAOF, Lines: lines, Redis: rf, Nodes: []string{"n1"},
+		Finals: map[string]*Final{"n1": {Converged: true, State: map[string]Stored{"k1": {Ver: 2, Val: "b"}}, Verified: true, Match: true}},
+	}
+}
+
+// violations runs every checker and returns the names of those that failed.
+func violations(t *testing.T, a *Analysis) []string {
+	t.Helper()
+	var failed []string
+	results := a.Check()
+	results = append(results, a.checkLinearizable(t.TempDir(), 0, 10*time.Second))
+	for _, r := range results {
+		if r.Count > 0 {
+			failed = append(failed, r.Name)
+			t.Logf("%s", r)
+		}
+	}
+	return failed
+}
+
+func TestCheckersPassASoundHistory(t *testing.T) {
+	if got := violations(t, goodAnalysis()); len(got) > 0 {
+		t.Fatalf("a sound history failed %v", got)
+	}
+}
+
+func TestCheckersCatchBrokenHistories(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		want   string
+		break_ func(a *Analysis)
+	}{
+		{"gap in a watch", "streams", func(a *Analysis) { a.Lines = drop(a.Lines, StreamWatch, 2) }},
+		{"duplicate in a subscription", "streams", func(a *Analysis) { a.Lines = dup(a.Lines, StreamSub, 1) }},
+		{"watch short of the head", "streams", func(a *Analysis) { a.Lines = drop(a.Lines, StreamWatch, 3) }},
+		{"wrong content", "streams", func(a *Analysis) { edit(a.Lines, StreamWatch, 2, func(l *Line) { l.Val = "z" }) }},
+		{"reset with persistence", "streams", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineEvent, Node: "n1", Kind: StreamSub, Epoch: "C", Ver: 2,
+				Reset: &ResetInfo{Reason: "epoch-changed", From: 3, OldEpoch: "C", NewEpoch: "C2"}})
+		}},
+		{"onchange out of order", "streams", func(a *Analysis) { a.Lines = dup(a.Lines, StreamOnChange, 2) }},
+		{"acknowledged write lost", "acked-writes", func(a *Analysis) {
+			a.Redis.State["k1"] = Stored{Ver: 1, Val: "old"}
+			a.Finals["n1"].State = a.Redis.State
+			a.Redis.DX, a.Redis.DY = stateDigest(a.Redis.State)
+		}},
+		{"acknowledged publish not in the log", "acked-writes", func(a *Analysis) { a.Redis.ChanLog[2] = "other" }},
+		{"write applied twice", "at-most-once", func(a *Analysis) {
+			a.Redis.MapLog[4] = change{Key: "k1", Val: "b"}
+		}},
+		{"replica differs", "replicas", func(a *Analysis) { a.Finals["n1"].State = map[string]Stored{} }},
+		{"not converged", "replicas", func(a *Analysis) { a.Finals["n1"].Converged = false }},
+		{"verify mismatch", "digests", func(a *Analysis) { a.Finals["n1"].Match = false }},
+		{"Redis digest wrong", "digests", func(a *Analysis) { a.Redis.DX++ }},
+		{"node-side violation", "versions", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineViolation, Node: "n1", Err: "went back"})
+		}},
+		{"stale read", "linearizable", func(a *Analysis) {
+			// A read after the delete that still sees k0.
+			a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 99, At: 5000, Kind: OpRead, Key: "k0"},
+				Line{T: LineReturn, Node: "n1", ID: 99, At: 5001, Kind: OpRead, Key: "k0", Status: StatusOK, Present: true, Ver: 1, Val: "a"})
+		}},
+		{"compare-and-set past a newer version", "linearizable", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 98, At: 5000, Kind: OpCAS, Key: "k1", Val: "d", Exp: 1},
+				Line{T: LineReturn, Node: "n1", ID: 98, At: 5001, Kind: OpCAS, Key: "k1", Status: StatusOK, Ver: 4})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := goodAnalysis()
+			tc.break_(a)
+			got := violations(t, a)
+			found := false
+			for _, g := range got {
+				found = found || g == tc.want
+			}
+			if !found {
+				t.Fatalf("checker %s did not fail; failed: %v", tc.want, got)
+			}
+		})
+	}
+}
+
+// TestWipeResetIsLegitimate: after a restart without persistence, a reset from the lost epoch
+// to the new one is expected, and writes acknowledged before it may be gone.
+func TestWipeResetIsLegitimate(t *testing.T) {
+	a := goodAnalysis()
+	a.Scenario = ScenarioWipe
+	a.Wipes = []wipeWindow{{KillStart: 4000, RestartDone: 4100}}
+	// Redis lost everything; a new history holds one publish.
+	a.Redis.ChanEpoch, a.Redis.ChanHead, a.Redis.ChanLog = "C2", 1, map[uint64]string{1: "w"}
+	a.Lines = append(a.Lines,
+		Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: 4200, Epoch: "C2",
+			Reset: &ResetInfo{Reason: "epoch-changed", From: 3, OldEpoch: "C", NewEpoch: "C2"}},
+		Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: 4300, Epoch: "C2", Ver: 1, Val: "w"},
+		Line{T: LineCall, Node: "n1", ID: 50, At: 4250, Kind: OpPub, Val: "w"},
+		Line{T: LineReturn, Node: "n1", ID: 50, At: 4260, Kind: OpPub, Val: "w", Status: StatusOK, Epoch: "C2", Ver: 1})
+	if got := violations(t, a); len(got) > 0 {
+		t.Fatalf("a legitimate reset failed %v", got)
+	}
+	// The same reset before any restart is a violation.
+	a.Wipes[0] = wipeWindow{KillStart: 4500, RestartDone: 4600}
+	if got := violations(t, a); len(got) == 0 {
+		t.Fatal("a reset before the restart passed")
+	}
+}
+
+func TestRegisterModel(t *testing.T) {
+	model := registerModel()
+	op := func(call, ret int64, in regInput, out regOutput) porcupine.Operation {
+		return porcupine.Operation{Input: in, Output: out, Call: call, Return: ret}
+	}
+	set := func(v string) regInput { return regInput{Kind: OpSet, Key: "k", Val: v} }
+	read := regInput{Kind: OpRead, Key: "k"}
+	ok := func(v uint64) regOutput { return regOutput{Status: StatusOK, Ver: v} }
+	saw := func(val string, v uint64) regOutput {
+		return regOutput{Status: StatusOK, Present: true, Val: val, Ver: v}
+	}
+	unknown := regOutput{Status: statusUnknown}
+	for _, tc := range []struct {
+		name string
+		h    []porcupine.Operation
+		ok   bool
+	}{
+		{"sequential", []porcupine.Operation{op(0, 1, set("a"), ok(1)), op(2, 3, read, saw("a", 1))}, true},
+		{"stale read", []porcupine.Operation{op(0, 1, set("a"), ok(1)), op(2, 3, set("b"), ok(2)), op(4, 5, read, saw("a", 1))}, false},
+		{"concurrent read", []porcupine.Operation{op(0, 10, set("a"), ok(1)), op(2, 3, read, regOutput{Status: StatusOK})}, true},
+		{"version went down", []porcupine.Operation{op(0, 1, set("a"), ok(5)), op(2, 3, set("b"), ok(4))}, false},
+		{"unknown write seen", []porcupine.Operation{op(0, 100, set("a"), unknown), op(2, 3, read, saw("a", 7))}, true},
+		{"unknown write not seen", []porcupine.Operation{op(0, 100, set("a"), unknown), op(2, 3, read, regOutput{Status: StatusOK})}, true},
+		{"conflict reports the version", []porcupine.Operation{op(0, 1, set("a"), ok(3)),
+			op(2, 3, regInput{Kind: OpCAS, Key: "k", Val: "b", Exp: 2}, regOutput{Status: StatusConflict, Actual: 3})}, true},
+		{"conflict with a wrong version", []porcupine.Operation{op(0, 1, set("a"), ok(3)),
+			op(2, 3, regInput{Kind: OpCAS, Key: "k", Val: "b", Exp: 2}, regOutput{Status: StatusConflict, Actual: 4})}, false},
+		{"wipe empties", []porcupine.Operation{op(0, 1, set("a"), ok(9)), op(2, 3, regInput{Kind: "wipe"}, regOutput{}),
+			op(4, 5, read, regOutput{Status: StatusOK}), op(6, 7, set("b"), ok(1))}, true},
+	} {
+		if got := porcupine.CheckOperations(model, tc.h); got != tc.ok {
+			t.Errorf("%s: linearizable = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+func TestNonLinearizableHistoryWritesVisualization(t *testing.T) {
+	a := goodAnalysis()
+	a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 99, At: 5000, Kind: OpRead, Key: "k0"},
+		Line{T: LineReturn, Node: "n1", ID: 99, At: 5001, Kind: OpRead, Key: "k0", Status: StatusOK, Present: true, Ver: 1, Val: "a"})
+	a.prepare()
+	dir := t.TempDir()
+	r := a.checkLinearizable(dir, 7, 10*time.Second)
+	if r.Count != 1 || !strings.Contains(r.Violations[0], "visualization") {
+		t.Fatalf("result %s", r)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "linearizability-seed7.html"))
+	if err != nil || !strings.Contains(string(b), "<html") {
+		t.Fatalf("visualization: %v", err)
+	}
+}
+
+func TestDecodersFollowProtocolExamples(t *testing.T) {
+	env, err := decodeEnvelope("rs1 9f86d081884c7d65 7 1795653386124 2 5 2\nhellohi")
+	if err != nil || env.epoch != "9f86d081884c7d65" || env.first != 7 || len(env.data) != 2 || env.data[0] != "hello" || env.data[1] != "hi" {
+		t.Fatalf("envelope: %+v, %v", env, err)
+	}
+	chs, err := decodeRecord("m1 2 s 0 1 1 d 7 1 0\na1b")
+	if err != nil || len(chs) != 2 || chs[0] != (change{Key: "a", Val: "1"}) || chs[1] != (change{Del: true, Old: 7, Key: "b"}) {
+		t.Fatalf("record: %+v, %v", chs, err)
+	}
+	for _, bad := range []string{"", "rs1 e 1 0 1 5\nhi", "rs2 e 1 0 1 2\nhi", "rs1 e 0 0 1 2\nhi"} {
+		if _, err := decodeEnvelope(bad); err == nil {
+			t.Errorf("envelope %q decoded", bad)
+		}
+	}
+}
+
+// drop removes the i-th event (1-based) of node n1's stream kind.
+func drop(lines []Line, kind string, i int) []Line {
+	var out []Line
+	n := 0
+	for _, l := range lines {
+		if l.T == LineEvent && l.Kind == kind {
+			n++
+			if n == i {
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// dup repeats the i-th event of a stream kind right after it.
+func dup(lines []Line, kind string, i int) []Line {
+	var out []Line
+	n := 0
+	for _, l := range lines {
+		out = append(out, l)
+		if l.T == LineEvent && l.Kind == kind {
+			n++
+			if n == i {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func edit(lines []Line, kind string, i int, f func(*Line)) {
+	n := 0
+	for j := range lines {
+		if lines[j].T == LineEvent && lines[j].Kind == kind {
+			n++
+			if n == i {
+				f(&lines[j])
+			}
+		}
+	}
+}

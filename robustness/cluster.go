@@ -1,0 +1,479 @@
+package robustness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/faultproxy"
+	"github.com/redisync/redisync/internal/redistest"
+	"github.com/redisync/redisync/redisconn"
+)
+
+// Scenarios.
+const (
+	// ScenarioAOF runs Redis with "appendonly yes, appendfsync always": nothing acknowledged
+	// may be lost, and no stream may ever see a reset.
+	ScenarioAOF = "aof"
+	// ScenarioWipe runs Redis without persistence and restarts it: data loss is legitimate
+	// and must surface as an epoch-changed reset on every stream and replica; writes
+	// acknowledged after the restart must survive.
+	ScenarioWipe = "wipe"
+)
+
+// RunConfig describes one run.
+type RunConfig struct {
+	Seed     uint64
+	Scenario string
+	Faults   time.Duration // how long faults are injected
+	Quiet    time.Duration // fault-free workload after them, before the stop
+
+	InProcess            int // nodes in this process
+	Processes            int // nodes in child processes
+	Keys                 int
+	Writers              int
+	WriteEvery, PubEvery time.Duration
+	OpTimeout            time.Duration
+	ConvergeTimeout      time.Duration
+	LinearizeTimeout     time.Duration
+	OutDir               string // where a failed run's logs and visualization stay
+}
+
+// DefaultRunConfig returns the settings of a run of seed.
+func DefaultRunConfig(seed uint64, faults time.Duration) RunConfig {
+	sc := ScenarioAOF
+	if seed%3 == 2 {
+		sc = ScenarioWipe
+	}
+	return RunConfig{
+		Seed: seed, Scenario: sc, Faults: faults, Quiet: 2 * time.Second,
+		InProcess: 3, Processes: 1, Keys: 8, Writers: 2,
+		WriteEvery: 60 * time.Millisecond, PubEvery: 50 * time.Millisecond,
+		OpTimeout: 10 * time.Second, ConvergeTimeout: 30 * time.Second, LinearizeTimeout: 60 * time.Second,
+	}
+}
+
+// history collects every node's lines.
+type history struct {
+	mu    sync.Mutex // guards lines
+	lines []Line
+}
+
+func (h *history) add(l Line) {
+	h.mu.Lock()
+	h.lines = append(h.lines, l)
+	h.mu.Unlock()
+}
+
+func (h *history) snapshot() []Line {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Line(nil), h.lines...)
+}
+
+// inNode is a node running in the test process.
+type inNode struct {
+	name  string
+	proxy *faultproxy.Proxy
+	n     *node
+}
+
+// faultRecord is one injected fault, with its times relative to the run's start.
+type faultRecord struct {
+	Kind   string
+	Target string
+	Start  time.Duration
+	End    time.Duration
+	Detail string
+}
+
+// wipeWindow is a restart without persistence: Redis lost everything between KillStart
+// and RestartDone (Unix ns).
+type wipeWindow struct {
+	KillStart, RestartDone int64
+}
+
+// cluster is one run's Redis, proxies, nodes and fault injector.
+type cluster struct {
+	t      *testing.T
+	cfg    RunConfig
+	rnd    *rand.Rand // the fault schedule
+	srv    *redistest.Server
+	hist   *history
+	start  time.Time
+	dir    string
+	prefix string
+	log    *slog.Logger
+	logf   *os.File
+
+	in    []*inNode
+	procs []*procNode
+
+	injRC rueidis.Client
+	inj   *channel.Client
+	injID uint64
+
+	faults []faultRecord
+	wipes  []wipeWindow
+}
+
+const (
+	mapName  = "m"
+	chanName = "events"
+)
+
+func newCluster(t *testing.T, cfg RunConfig) *cluster {
+	t.Helper()
+	dir := cfg.OutDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", fmt.Sprintf("redisync-robust-%d-*", cfg.Seed)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logf, err := os.Create(filepath.Join(dir, "nodes.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{
+		t: t, cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, 0xfa417)),
+		hist: &history{}, dir: dir, logf: logf,
+		prefix: fmt.Sprintf("rb%d", cfg.Seed),
+		log:    slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	c.srv = redistest.Start(t, redistest.Options{AppendOnly: cfg.Scenario == ScenarioAOF,
+		Args: []string{"--enable-debug-command", "local"}})
+	c.start = time.Now()
+	c.injRC, err = redisconn.Open(context.Background(), redisconn.Options{URL: c.srv.URL(), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.inj, err = channel.New(c.injRC, channel.Config{Prefix: c.prefix, Logger: c.log}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *cluster) nodeConfig(name string, index int, addr string) NodeConfig {
+	return NodeConfig{
+		Name: name, Index: index, Addr: addr, Prefix: c.prefix, Map: mapName, Chan: chanName,
+		Keys: c.cfg.Keys, Seed: c.cfg.Seed, Writers: c.cfg.Writers,
+		WriteEvery: c.cfg.WriteEvery, PubEvery: c.cfg.PubEvery, OpTimeout: c.cfg.OpTimeout,
+		ConnTimeout: time.Second, IdleCheck: 200 * time.Millisecond,
+		CheckRYW: c.cfg.Scenario == ScenarioAOF,
+	}
+}
+
+// startNodes starts every node, each behind a proxy of its own.
+func (c *cluster) startNodes() {
+	t := c.t
+	for i := range c.cfg.InProcess {
+		px, err := faultproxy.New(c.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("n%d", i+1)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		n, err := startNode(ctx, c.nodeConfig(name, i, px.Addr()), c.hist.add, c.log.With("node", name))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.in = append(c.in, &inNode{name: name, proxy: px, n: n})
+	}
+	for i := range c.cfg.Processes {
+		px, err := faultproxy.New(c.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("p%d", i+1)
+		p := &procNode{name: name, index: c.cfg.InProcess + i, proxy: px, hist: c.hist, dir: c.dir}
+		p.base = c.nodeConfig(name, p.index, px.Addr())
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+		c.procs = append(c.procs, p)
+	}
+}
+
+// proxies returns every node's name and proxy.
+func (c *cluster) targets() (names []string, proxies []*faultproxy.Proxy) {
+	for _, n := range c.in {
+		names, proxies = append(names, n.name), append(proxies, n.proxy)
+	}
+	for _, p := range c.procs {
+		names, proxies = append(names, p.name), append(proxies, p.proxy)
+	}
+	return names, proxies
+}
+
+// since returns how long after the run's start t is.
+func (c *cluster) since(t time.Time) time.Duration { return t.Sub(c.start).Round(time.Millisecond) }
+
+// heal undoes whatever fault could be left and makes sure every process node runs.
+func (c *cluster) heal() {
+	_, proxies := c.targets()
+	for _, px := range proxies {
+		px.SetBlocked(false)
+		px.SetStalled(false)
+		px.SetLatency(0)
+	}
+	_, _ = c.srv.Do("CONFIG", "SET", "client-output-buffer-limit", defaultPubSubLimit)
+	for _, p := range c.procs {
+		p.mu.Lock()
+		running := p.running
+		p.mu.Unlock()
+		if !running {
+			if err := p.start(); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// stopWork stops every node's workload and waits for their ops.
+func (c *cluster) stopWork() []string {
+	var errs []string
+	var wg sync.WaitGroup
+	for _, n := range c.in {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.n.StopWork()
+		}()
+	}
+	for _, p := range c.procs {
+		if err := p.stop(c.cfg.OpTimeout + 10*time.Second); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	wg.Wait()
+	return errs
+}
+
+// redisFinal is Redis's state after the run: the truth the replicas are compared with.
+type redisFinal struct {
+	MapEpoch  string
+	MapHead   uint64
+	DX, DY    uint64
+	N         int
+	State     map[string]Stored
+	MapLog    map[uint64]change // the map channel's log, by seq (single-op records)
+	MapFirst  uint64            // first seq in the log (1 when nothing was trimmed)
+	ChanEpoch string
+	ChanHead  uint64
+	ChanLog   map[uint64]string // payload ids, by seq
+	ChanFirst uint64
+	Problems  []string // what did not parse
+}
+
+func (c *cluster) key(name, suffix string) string { return c.prefix + ":{" + name + "}:" + suffix }
+
+// readRedis reads the final state directly, without the library under test.
+func (c *cluster) readRedis() (*redisFinal, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rc := c.injRC
+	rf := &redisFinal{State: map[string]Stored{}, MapLog: map[uint64]change{}, ChanLog: map[uint64]string{}}
+	meta, err := rc.Do(ctx, rc.B().Hmget().Key(c.key(mapName, "meta")).Field("epoch", "seq", "dx", "dy", "n").Build()).ToArray()
+	if err != nil {
+		return nil, err
+	}
+	f := make([]string, len(meta))
+	for i := range meta {
+		f[i], _ = meta[i].ToString()
+	}
+	rf.MapEpoch = f[0]
+	rf.MapHead, _ = strconv.ParseUint(f[1], 10, 64)
+	rf.DX, _ = strconv.ParseUint(f[2], 10, 64)
+	rf.DY, _ = strconv.ParseUint(f[3], 10, 64)
+	rf.N, _ = strconv.Atoi(f[4])
+	state, err := rc.Do(ctx, rc.B().Hgetall().Key(c.key(mapName, "state")).Build()).AsStrMap()
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range state {
+		st, err := splitStored(v)
+		if err != nil {
+			rf.Problems = append(rf.Problems, fmt.Sprintf("state of %s: %v", k, err))
+			continue
+		}
+		rf.State[k] = st
+	}
+	entries, err := rc.Do(ctx, rc.B().Xrange().Key(c.key(mapName, "log")).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		return nil, err
+	}
+	rf.MapFirst = readLog(rf.MapEpoch, entries, &rf.Problems, func(seq uint64, msg string) {
+		chs, err := decodeRecord(msg)
+		if err != nil || len(chs) != 1 {
+			rf.Problems = append(rf.Problems, fmt.Sprintf("map log seq %d: %v (%d ops)", seq, err, len(chs)))
+			return
+		}
+		rf.MapLog[seq] = chs[0]
+	})
+	cm, err := rc.Do(ctx, rc.B().Hmget().Key(c.key(chanName, "meta")).Field("epoch", "seq").Build()).ToArray()
+	if err != nil {
+		return nil, err
+	}
+	rf.ChanEpoch, _ = cm[0].ToString()
+	s, _ := cm[1].ToString()
+	rf.ChanHead, _ = strconv.ParseUint(s, 10, 64)
+	entries, err = rc.Do(ctx, rc.B().Xrange().Key(c.key(chanName, "log")).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		return nil, err
+	}
+	rf.ChanFirst = readLog(rf.ChanEpoch, entries, &rf.Problems, func(seq uint64, msg string) {
+		rf.ChanLog[seq] = payloadID([]byte(msg))
+	})
+	return rf, nil
+}
+
+// readLog decodes a channel's log entries (one envelope per publish call, PROTOCOL.md
+// section 1) and hands each message to f. It returns the first seq the log holds.
+func readLog(epoch string, entries []rueidis.XRangeEntry, problems *[]string, f func(seq uint64, msg string)) uint64 {
+	var first, next uint64
+	for _, e := range entries {
+		env, err := decodeEnvelope(e.FieldValues["e"])
+		switch {
+		case err != nil:
+			*problems = append(*problems, fmt.Sprintf("log entry %s: %v", e.ID, err))
+			continue
+		case env.epoch != epoch || entrySeq(e.ID) != env.first:
+			*problems = append(*problems, fmt.Sprintf("log entry %s holds the envelope of %s:%d", e.ID, env.epoch, env.first))
+		case next != 0 && env.first != next:
+			*problems = append(*problems, fmt.Sprintf("log entry %s follows messages up to %d", e.ID, next-1))
+		}
+		if first == 0 {
+			first = env.first
+		}
+		for i, d := range env.data {
+			f(env.first+uint64(i), d)
+		}
+		next = env.first + uint64(len(env.data))
+	}
+	return first
+}
+
+func entrySeq(id string) uint64 {
+	s, _, _ := strings.Cut(id, "-")
+	seq, _ := strconv.ParseUint(s, 10, 64)
+	return seq
+}
+
+// converge waits for every node to reach Redis's heads and collects their final states.
+func (c *cluster) converge(rf *redisFinal) (map[string]*Final, []string) {
+	tg := Targets{
+		Map:  channel.Position{Epoch: rf.MapEpoch, Seq: rf.MapHead},
+		Chan: channel.Position{Epoch: rf.ChanEpoch, Seq: rf.ChanHead},
+	}
+	finals := map[string]*Final{}
+	var errs []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range c.in {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConvergeTimeout)
+			f := n.n.Converge(ctx, tg)
+			cancel()
+			mu.Lock()
+			finals[n.name] = f
+			mu.Unlock()
+		}()
+	}
+	for _, p := range c.procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := p.converge(tg, c.cfg.ConvergeTimeout)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err.Error())
+				return
+			}
+			finals[p.name] = f
+		}()
+	}
+	wg.Wait()
+	sort.Strings(errs)
+	return finals, errs
+}
+
+// closeAll closes the nodes and reports leaks: connections the proxies still hold after a
+// node closed, and node processes that did not exit cleanly (their TestMain checks for
+// goroutine leaks).
+func (c *cluster) closeAll() (leaks []string) {
+	for _, n := range c.in {
+		n.n.Close()
+	}
+	for _, n := range c.in {
+		deadline := time.Now().Add(3 * time.Second)
+		for n.proxy.Conns() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if k := n.proxy.Conns(); k > 0 {
+			leaks = append(leaks, fmt.Sprintf("node %s left %d connections open after Close", n.name, k))
+		}
+		n.proxy.Close()
+	}
+	for _, p := range c.procs {
+		if err := p.close(20 * time.Second); err != nil {
+			leaks = append(leaks, err.Error())
+		}
+		p.proxy.Close()
+	}
+	c.inj.Close()
+	c.injRC.Close()
+	c.logf.Close()
+	return leaks
+}
+
+// injectorPublish publishes a batch of messages from the harness itself, recording them as
+// operations of the pseudo-node "inj".
+func (c *cluster) injectorPublish(size, n int) error {
+	msgs := make([][]byte, n)
+	ids := make([]string, n)
+	pad := strings.Repeat("x", size)
+	for i := range msgs {
+		c.injID++
+		ids[i] = fmt.Sprintf("inj.1.b%d", c.injID)
+		msgs[i] = []byte(ids[i] + "|" + pad)
+	}
+	call := time.Now().UnixNano()
+	for i := range ids {
+		c.hist.add(Line{T: LineCall, Node: "inj", Inc: 1, ID: c.injID - uint64(n-1-i), At: call, Kind: OpPub, Val: ids[i]})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.OpTimeout)
+	pos, err := c.inj.PublishBatch(ctx, chanName, msgs)
+	cancel()
+	ret := time.Now().UnixNano()
+	for i := range ids {
+		l := Line{T: LineReturn, Node: "inj", Inc: 1, ID: c.injID - uint64(n-1-i), At: ret, Kind: OpPub, Val: ids[i], Status: StatusOK}
+		if err != nil {
+			l.Status, l.Err = StatusError, err.Error()
+		} else {
+			l.Epoch, l.Ver = pos.Epoch, pos.Seq+uint64(i)
+		}
+		c.hist.add(l)
+	}
+	return err
+}
+
+// discard is a logger for nothing.
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
