@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -19,18 +20,23 @@ func newBenchCmd(g *globals) *cobra.Command {
 		smoke      bool
 		asJSON     bool
 		cpuProfile string
+		plotPath   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure redisync against raw Redis pub/sub, side by side in one run",
-		Long: `Measure redisync channels and, in the same run, raw Redis pub/sub with the same client
-options, payload and number of subscribers (each its own Redis client, in this process), and
-print both figures, their ratio and the project's target.
+		Long: `Measure redisync channels and maps and, in the same run, a baseline without redisync:
+raw Redis pub/sub with the same client options, payload and number of subscribers (each its own
+Redis client, in this process), a plain HSCAN, a plain Go map; and print both figures, their
+ratio and the project's target.
 
 Scenarios (--scenario, a comma-separated list; all by default):
   latency                publish call to delivery on every subscriber, p50/p99/max, at steady
                          rates of 1,000 and 10,000 messages/s (target: p99 at 10,000/s at most
                          1.5 x raw)
+  map-latency            the same for map writes: Set with NoWaitOnWrite on one node to OnChange
+                         on each of 3 replicas, against raw PUBLISH of the key's and value's
+                         bytes (target: p99 at 10,000/s at most 1.5 x raw)
   throughput-concurrent  16 goroutines publishing single messages; messages/s delivered to every
                          subscriber, with redisync losing nothing (target: at least 1.0 x raw
                          PUBLISH with rueidis auto-pipelining)
@@ -39,6 +45,16 @@ Scenarios (--scenario, a comma-separated list; all by default):
   throughput-single      one goroutine, one call per message (target: at least 0.8 x raw)
   catchup                time for a subscriber that missed 100,000 messages to deliver them all
                          from the log (target: under 1 s); raw pub/sub has no counterpart
+  bootstrap              a new node loading a map of --keys keys with 100-byte values while
+                         another node writes 1,000/s: time and live heap per key, against a
+                         plain HSCAN into a Go map (targets at 1,000,000 keys: under 3 s, at
+                         most 2 x the raw key+value bytes + 64 per key); the loaded replica is
+                         checked against Redis key by key
+  get                    Map.Get on a warm replica, 1 and GOMAXPROCS goroutines, with
+                         testing.Benchmark for --benchtime, against a map lookup under a
+                         sync.RWMutex (target: under 100 ns, 0 allocs)
+  latency-sweep          channel latency at 1,000, 2,000, 5,000, 10,000 and 20,000 messages/s,
+                         redisync and raw: the points of --plot
 
 Each side of each measurement publishes for --duration. Every redisync delivery is checked:
 no message missing, seqs contiguous, no reset; a redisync loss makes the command fail. Raw
@@ -50,7 +66,9 @@ Without --redis, a redis-server is started on a free loopback port with no persi
 that Redis is used, under a key prefix unique to the run, and the keys are deleted as each
 measurement ends. The figures depend on the machine: run it where your application runs.
 
---json prints one JSON object per scenario (every figure of every side) instead of tables.`,
+--json prints one JSON object per scenario (every figure of every side) instead of tables.
+--plot FILE.png draws p50 and p99 against the rate for both systems from the latency-sweep
+results of the run (or, without latency-sweep, from the latency results).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -59,7 +77,14 @@ measurement ends. The figures depend on the machine: run it where your applicati
 				return err
 			}
 			if smoke {
+				keys, benchTime := cfg.BootstrapKeys, cfg.BenchTime
 				cfg = bench.Smoke(cfg)
+				if cmd.Flags().Changed("keys") {
+					cfg.BootstrapKeys = keys
+				}
+				if cmd.Flags().Changed("benchtime") {
+					cfg.BenchTime = benchTime
+				}
 			}
 			cfg.Prefix = g.prefix + "-bench"
 			cfg.CPUProfile = cpuProfile
@@ -68,6 +93,17 @@ measurement ends. The figures depend on the machine: run it where your applicati
 			out := cmd.OutOrStdout()
 			if err := cfg.Validate(); err != nil {
 				return err
+			}
+			plotFrom := ""
+			if plotPath != "" {
+				for _, s := range list {
+					if s.Name == "latency-sweep" || (s.Name == "latency" && plotFrom == "") {
+						plotFrom = s.Name
+					}
+				}
+				if plotFrom == "" {
+					return errors.New("--plot needs the latency-sweep (or latency) scenario")
+				}
 			}
 
 			cfg.URL = g.redisURL
@@ -87,8 +123,8 @@ measurement ends. The figures depend on the machine: run it where your applicati
 			defer r.Close()
 			if !asJSON {
 				m, c := r.Machine(), r.Config()
-				fmt.Fprintf(out, "redisync bench: Redis %s, %s %s/%s, %d CPUs (GOMAXPROCS %d); %d-byte messages, %d subscribers, %v per side\n",
-					m.RedisVersion, m.GoVersion, m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, c.Size, c.Subscribers, c.Duration)
+				fmt.Fprintf(out, "redisync bench: Redis %s, %s %s/%s, %d CPUs (GOMAXPROCS %d), %.1f GiB; %d-byte messages, %d subscribers, %v per side\n",
+					m.RedisVersion, m.GoVersion, m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, float64(m.MemoryBytes)/(1<<30), c.Size, c.Subscribers, c.Duration)
 			}
 			var problems []string
 			enc := json.NewEncoder(out)
@@ -108,6 +144,12 @@ measurement ends. The figures depend on the machine: run it where your applicati
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: done in %v\n", s.Name, time.Since(start).Round(time.Millisecond))
 				problems = append(problems, res.Problems()...)
+				if s.Name == plotFrom {
+					if err := writePlot(plotPath, res); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "Plotted %s into %s.\n", s.Name, plotPath)
+				}
 			}
 			if len(problems) > 0 {
 				return errors.New("redisync broke its guarantees:\n  " + strings.Join(problems, "\n  "))
@@ -120,8 +162,24 @@ measurement ends. The figures depend on the machine: run it where your applicati
 	f.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long each side of each measurement publishes")
 	f.IntVar(&cfg.Size, "size", bench.DefaultSize, fmt.Sprintf("payload of every message, in bytes (at least %d)", bench.MinSize))
 	f.IntVar(&cfg.Subscribers, "subscribers", bench.DefaultSubscribers, "subscribers receiving every message, each with its own Redis client")
-	f.BoolVar(&smoke, "smoke", false, "a run of a few seconds with tiny measurements (overrides --duration), to check that the bench works (CI)")
+	f.BoolVar(&smoke, "smoke", false, "a run of a few seconds with tiny measurements (overrides --duration, and --keys and --benchtime unless given), to check that the bench works (CI)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per scenario instead of tables")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each side of each measurement to PREFIX-MEASUREMENT-SYSTEM.pprof")
+	f.IntVar(&cfg.BootstrapKeys, "keys", bench.DefaultBootstrapKeys, "keys of the map the bootstrap scenario loads")
+	f.DurationVar(&cfg.BenchTime, "benchtime", bench.DefaultBenchTime, "how long testing.Benchmark runs each measurement of the get scenario")
+	f.StringVar(&plotPath, "plot", "", "draw the latency-sweep (or latency) results as a PNG into this file")
 	return cmd
+}
+
+// writePlot draws res's latencies into the PNG file path.
+func writePlot(path string, res bench.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := bench.PlotLatency(f, res); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

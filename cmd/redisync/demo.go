@@ -13,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 	"github.com/spf13/cobra"
 
+	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/redisconn"
 )
 
@@ -198,4 +199,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// proxyFor starts a fault proxy in front of rc's Redis and returns it with url rewritten to
+// go through it.
+func proxyFor(rc rueidis.Client, url string) (*faultproxy.Proxy, string, error) {
+	target, err := hostPort(rc)
+	if err != nil {
+		return nil, "", err
+	}
+	proxy, err := faultproxy.New(target)
+	if err != nil {
+		return nil, "", err
+	}
+	proxied, err := proxiedURL(url, proxy.Addr())
+	if err != nil {
+		proxy.Close()
+		return nil, "", err
+	}
+	return proxy, proxied, nil
 }

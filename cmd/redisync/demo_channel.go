@@ -13,7 +13,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
-	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/redisconn"
 )
 
@@ -35,19 +34,11 @@ func runChannelDemo(ctx context.Context, g *globals, out, errw io.Writer, url, p
 	defer aRC.Close()
 
 	// B and C connect through the proxy, which can drop their connections.
-	target, err := hostPort(pubRC)
-	if err != nil {
-		return err
-	}
-	proxy, err := faultproxy.New(target)
+	proxy, proxied, err := proxyFor(pubRC, url)
 	if err != nil {
 		return err
 	}
 	defer proxy.Close()
-	proxied, err := proxiedURL(url, proxy.Addr())
-	if err != nil {
-		return err
-	}
 	bRC, err := open(proxied)
 	if err != nil {
 		return err

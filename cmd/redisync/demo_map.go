@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/redisync/redisync/channel"
-	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/redisconn"
 	"github.com/redisync/redisync/replmap"
 )
@@ -75,19 +74,11 @@ func runMapDemo(ctx context.Context, g *globals, out, errw io.Writer, url, prefi
 			return err
 		}
 	}
-	target, err := hostPort(nodes[0].cl.Redis())
-	if err != nil {
-		return err
-	}
-	proxy, err := faultproxy.New(target)
+	proxy, proxied, err := proxyFor(nodes[0].cl.Redis(), url)
 	if err != nil {
 		return err
 	}
 	defer proxy.Close()
-	proxied, err := proxiedURL(url, proxy.Addr())
-	if err != nil {
-		return err
-	}
 	c, err := open("C  via proxy", proxied)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/redisync/redisync/replmap"
+	"github.com/spf13/cobra"
 )
 
 // exitConflict is the exit code of a write whose --if-version did not match.
@@ -61,8 +62,25 @@ func (g *globals) openKeys(ctx context.Context, name string) (*replmap.Cache[[]b
 	return c, func() { c.Close(); closeConn() }, nil
 }
 
-// mapWrite makes the one write of the set and del commands; a version conflict ends the
-// command with exit code 3.
+// writeKey makes the one write of the set and del commands within --timeout and prints its
+// seq (the new version of a set key).
+func writeKey(cmd *cobra.Command, g *globals, name string, op replmap.Op[[]byte]) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	defer cancel()
+	m, closeAll, err := g.openKeys(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	seq, err := mapWrite(ctx, g, m, op)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), seq)
+	return nil
+}
+
+// mapWrite makes one write; a version conflict ends the command with exit code 3.
 func mapWrite(ctx context.Context, g *globals, m *replmap.Cache[[]byte], op replmap.Op[[]byte]) (uint64, error) {
 	seq, err := m.Write(ctx, op)
 	var ce *replmap.ConflictError

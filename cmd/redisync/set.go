@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/redisync/redisync/replmap"
@@ -27,19 +24,7 @@ A lost connection or a Redis restart is ridden out for up to --timeout, without 
 			if cmd.Flags().Changed("if-version") {
 				op.Guard, op.IfVersion = true, ifVersion
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
-			defer cancel()
-			m, closeAll, err := g.openKeys(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			defer closeAll()
-			ver, err := mapWrite(ctx, g, m, op)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), ver)
-			return nil
+			return writeKey(cmd, g, args[0], op)
 		},
 	}
 	cmd.Flags().Uint64Var(&ifVersion, "if-version", 0, ifVersionUsage)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -47,27 +48,10 @@ field: {"seq":N,"epoch":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}.
 				return err
 			}
 			defer closeAll()
-			out := bufio.NewWriter(cmd.OutOrStdout())
-			defer out.Flush()
-			var n uint64
-			for ev, err := range cl.Events(ctx, args[0], start) {
-				if err != nil {
-					if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
-						return nil // interrupted
-					}
-					return err
-				}
-				if err := printEvent(out, cmd.ErrOrStderr(), ev, asJSON); err != nil {
-					return err
-				}
-				if ev.Reset == nil {
-					n++
-				}
-				if count > 0 && n >= count {
-					return nil
-				}
-			}
-			return nil
+			return printStream(cmd, cl.Events(ctx, args[0], start), count,
+				func(out *bufio.Writer, ev channel.Event) (bool, error) {
+					return ev.Reset == nil, printEvent(out, cmd.ErrOrStderr(), ev, asJSON)
+				})
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new messages only), or a seq N to print the messages after N (0 for all the log holds)`)
@@ -139,4 +123,32 @@ func printEvent(out *bufio.Writer, errw io.Writer, ev channel.Event, asJSON bool
 	out.Write(b)
 	out.WriteByte('\n')
 	return out.Flush()
+}
+
+// printStream prints the items of a stream with print, which says whether an item counts
+// towards count (resets do not), until the stream ends, count items were printed, or the
+// command is interrupted (which is a success).
+func printStream[T any](cmd *cobra.Command, items iter.Seq2[T, error], count uint64, print func(*bufio.Writer, T) (bool, error)) error {
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer out.Flush()
+	var n uint64
+	for item, err := range items {
+		if err != nil {
+			if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
+				return nil // interrupted
+			}
+			return err
+		}
+		counts, err := print(out, item)
+		if err != nil {
+			return err
+		}
+		if counts {
+			n++
+		}
+		if count > 0 && n >= count {
+			return nil
+		}
+	}
+	return nil
 }

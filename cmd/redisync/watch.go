@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -49,27 +48,10 @@ base64-encoded with "base64":true. A reset is an object with a "reset" field:
 				return err
 			}
 			defer closeAll()
-			out := bufio.NewWriter(cmd.OutOrStdout())
-			defer out.Flush()
-			var n uint64
-			for ch, err := range replmap.Watch[[]byte](ctx, cl, args[0], start, replmap.Bytes{}) {
-				if err != nil {
-					if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
-						return nil // interrupted
-					}
-					return err
-				}
-				if err := printChange(out, cmd.ErrOrStderr(), ch, asJSON); err != nil {
-					return err
-				}
-				if ch.Reset == nil {
-					n++
-				}
-				if count > 0 && n >= count {
-					return nil
-				}
-			}
-			return nil
+			changes := replmap.Watch[[]byte](ctx, cl, args[0], start, replmap.Bytes{})
+			return printStream(cmd, changes, count, func(out *bufio.Writer, ch replmap.Change[[]byte]) (bool, error) {
+				return ch.Reset == nil, printChange(out, cmd.ErrOrStderr(), ch, asJSON)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new changes only), or a seq N to print the changes after N (0 for all the log holds)`)
