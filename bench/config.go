@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/redisync/redisync/channel"
@@ -19,7 +20,14 @@ const (
 	DefaultCatchupMessages = 100_000
 	DefaultPrefix          = channel.DefaultPrefix + "-bench"
 	DefaultSettle          = time.Second
+	DefaultBootstrapKeys   = 1_000_000
+	DefaultBootstrapWrites = 1_000 // writes/s during the bootstrap
+	DefaultGetKeys         = 100_000
+	DefaultBenchTime       = time.Second
 )
+
+// BootstrapValueBytes is the size of every value of the bootstrap scenario's map.
+const BootstrapValueBytes = 100
 
 // MinSize is the smallest payload: the bench writes a header into every message (a kind byte, an
 // index and the time it was published) to measure latency and count losses.
@@ -27,6 +35,10 @@ const MinSize = headerSize
 
 // DefaultRates returns the publish rates of the latency scenario: 1,000 and 10,000 messages/s.
 func DefaultRates() []int { return []int{1_000, 10_000} }
+
+// DefaultSweepRates returns the publish rates of the latency-sweep scenario, the points of
+// the latency plot: 1,000 to 20,000 messages/s.
+func DefaultSweepRates() []int { return []int{1_000, 2_000, 5_000, 10_000, 20_000} }
 
 // Config configures a Runner. A zero field takes the default named in its comment.
 type Config struct {
@@ -48,12 +60,28 @@ type Config struct {
 	// Batch is the number of messages per call in the throughput-batch scenario.
 	// Default DefaultBatch.
 	Batch int
-	// Rates are the steady publish rates, in messages/s, of the latency scenario.
-	// Default DefaultRates().
+	// Rates are the steady publish rates, in messages/s, of the latency and map-latency
+	// scenarios. Default DefaultRates().
 	Rates []int
+	// SweepRates are the steady publish rates, in messages/s, of the latency-sweep scenario.
+	// Default DefaultSweepRates().
+	SweepRates []int
 	// CatchupMessages is the number of messages a subscriber missed in the catchup scenario.
 	// Default DefaultCatchupMessages.
 	CatchupMessages int
+	// BootstrapKeys is the number of keys of the map a new node loads in the bootstrap
+	// scenario, each with a value of BootstrapValueBytes. Default DefaultBootstrapKeys.
+	BootstrapKeys int
+	// BootstrapWrites is the rate, in writes/s, at which another node writes to that map while
+	// it loads, one write at a time (fewer when a write takes longer than 1/BootstrapWrites s).
+	// Default DefaultBootstrapWrites.
+	BootstrapWrites int
+	// GetKeys is the number of keys of the warm replica the get scenario reads.
+	// Default DefaultGetKeys.
+	GetKeys int
+	// BenchTime is how long testing.Benchmark runs each measurement of the get scenario (its
+	// -test.benchtime). Default DefaultBenchTime.
+	BenchTime time.Duration
 	// Settle is how long a raw pub/sub side waits for more deliveries once its subscribers are
 	// short of messages and bring nothing new; what is still missing then is lost. Redisync
 	// sides wait at least three of its idle checks (channel.DefaultIdleCheck) longer, since
@@ -75,11 +103,16 @@ type Config struct {
 }
 
 // Smoke returns c scaled down for a run of a few seconds (continuous integration): short
-// measurements and a small catch-up. Size and Subscribers are kept.
+// measurements, a small catch-up, a small map to bootstrap and read, and three sweep rates.
+// Size and Subscribers are kept.
 func Smoke(c Config) Config {
 	c.Duration = 150 * time.Millisecond
 	c.CatchupMessages = 2_000
 	c.Settle = 500 * time.Millisecond
+	c.SweepRates = []int{1_000, 5_000, 20_000}
+	c.BootstrapKeys = 20_000
+	c.GetKeys = 10_000
+	c.BenchTime = 20 * time.Millisecond
 	return c
 }
 
@@ -101,6 +134,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Rates == nil {
 		c.Rates = DefaultRates()
+	}
+	if c.SweepRates == nil {
+		c.SweepRates = DefaultSweepRates()
+	}
+	if c.BootstrapKeys == 0 {
+		c.BootstrapKeys = DefaultBootstrapKeys
+	}
+	if c.BootstrapWrites == 0 {
+		c.BootstrapWrites = DefaultBootstrapWrites
+	}
+	if c.GetKeys == 0 {
+		c.GetKeys = DefaultGetKeys
+	}
+	if c.BenchTime == 0 {
+		c.BenchTime = DefaultBenchTime
 	}
 	if c.CatchupMessages == 0 {
 		c.CatchupMessages = DefaultCatchupMessages
@@ -145,8 +193,16 @@ func (c Config) validate() error {
 		return fmt.Errorf("bench: %d catch-up messages, need at least 1", c.CatchupMessages)
 	case c.Settle <= 0:
 		return fmt.Errorf("bench: settle %v is not positive", c.Settle)
+	case c.BootstrapKeys < 1:
+		return fmt.Errorf("bench: %d bootstrap keys, need at least 1", c.BootstrapKeys)
+	case c.BootstrapWrites < 1:
+		return fmt.Errorf("bench: bootstrap writes %d/s, need at least 1", c.BootstrapWrites)
+	case c.GetKeys < 1:
+		return fmt.Errorf("bench: %d get keys, need at least 1", c.GetKeys)
+	case c.BenchTime <= 0:
+		return fmt.Errorf("bench: bench time %v is not positive", c.BenchTime)
 	}
-	for _, r := range c.Rates {
+	for _, r := range append(slices.Clone(c.Rates), c.SweepRates...) {
 		if r < 1 {
 			return fmt.Errorf("bench: latency rate %d/s is below 1", r)
 		}

@@ -1,6 +1,7 @@
-// Package bench measures redisync against raw Redis pub/sub, side by side in one run, so that
-// the noise of the machine cancels in the ratio. `redisync bench` and the Go benchmarks of this
-// package (go test -bench) run the same code.
+// Package bench measures redisync against raw Redis pub/sub (and its maps against a plain
+// HSCAN and a plain Go map), side by side in one run, so that the noise of the machine cancels
+// in the ratio. `redisync bench` and the Go benchmarks of this package (go test -bench) run the
+// same code.
 //
 // # Method
 //
@@ -26,12 +27,26 @@
 // Redisync must lose nothing: Result.Problems lists any loss, reordering or reset. Raw
 // pub/sub's losses are reported as they are.
 //
+// # Maps
+//
+// map-latency is the latency measurement with map writes instead of publishes (mapSystem): one
+// node sets a key per message with replmap.Config.NoWaitOnWrite, the message (with its header)
+// being the value, and every subscriber is a replica on a node of its own that records the time
+// from the Set call to its OnChange. Its baseline is raw pub/sub carrying as many bytes (key
+// and value).
+//
+// bootstrap and get write their map straight into Redis (package mapfill), then measure with a
+// procedure of their own: bootstrap times a new replica's load, and reads the live heap it
+// added, against a plain HSCAN into a Go map, while another node writes, and then checks the
+// replica against Redis key by key; get runs testing.Benchmark of Map.Get against a map lookup
+// under a sync.RWMutex. Result.Baseline names each baseline.
+//
 // # Scenarios
 //
 // A scenario is a name, a summary and a function that fills a Result: its Params, its Rows
-// (redisync's figure beside the raw one, their ratio, the target and whether it was met) and
-// every Side measured. A new scenario (map write propagation, bootstrap, local reads) is one
-// more entry in Scenarios, built from the same parts: a system to publish through (an
-// implementation of the unexported system interface, beside redisyncSystem and rawSystem), a
-// load, and Runner.measure; or its own procedure, as catchup has.
+// (redisync's figure beside the baseline's, their ratio, the target and whether it was met)
+// and every Side measured. A new scenario is one more entry in Scenarios, built from the same
+// parts: a system to publish through (an implementation of the unexported system interface:
+// redisyncSystem, mapSystem, rawSystem), a load, and Runner.measure; or its own procedure, as
+// catchup, bootstrap and get have. PlotLatency draws the latency-sweep results as a PNG.
 package bench

@@ -23,6 +23,7 @@ type load struct {
 	name       string        // the measurement: names its channels, profiles and progress lines
 	publishers int           // goroutines publishing at once, each one call at a time
 	batch      int           // messages per publish call
+	size       int           // bytes per message; 0: Config.Size
 	rate       int           // messages/s handed to the publishers at a steady pace; 0: as fast as they can
 	duration   time.Duration // how long to publish…
 	messages   int           // …or exactly this many messages, when above 0
@@ -43,6 +44,9 @@ func (ld load) total() int {
 // receive, publishes, waits until every subscriber has everything (or, for raw pub/sub, until
 // nothing more arrives), and reports what happened.
 func (r *Runner) measure(ctx context.Context, sys system, ld load) (side Side, err error) {
+	if ld.size == 0 {
+		ld.size = r.cfg.Size
+	}
 	name := ld.name + "-" + sys.name()
 	if ld.rate > 0 {
 		name += "-" + strconv.Itoa(ld.rate)
@@ -75,7 +79,7 @@ func (r *Runner) measure(ctx context.Context, sys system, ld load) (side Side, e
 			sess.close()
 		}
 	}()
-	if err := r.warmUp(ctx, sess, tallies); err != nil {
+	if err := r.warmUp(ctx, sess, tallies, ld.size); err != nil {
 		return Side{}, fmt.Errorf("%s: %w", sys.name(), err)
 	}
 
@@ -122,8 +126,9 @@ func (r *Runner) measure(ctx context.Context, sys system, ld load) (side Side, e
 }
 
 // warmUp returns once every subscriber is subscribed and has received a burst of warm-up
-// messages, so that the measurement starts with every connection established and used.
-func (r *Runner) warmUp(ctx context.Context, sess session, tallies []*tally) error {
+// messages of size bytes, so that the measurement starts with every connection established and
+// used.
+func (r *Runner) warmUp(ctx context.Context, sess session, tallies []*tally, size int) error {
 	deadline := time.Now().Add(warmUpTimeout)
 	for {
 		n, err := r.numsub(ctx, sess.pubsubChannel())
@@ -140,7 +145,7 @@ func (r *Runner) warmUp(ctx context.Context, sess session, tallies []*tally) err
 			return err
 		}
 	}
-	buf := [][]byte{newPayload(r.cfg.Size)}
+	buf := [][]byte{newPayload(size)}
 	stamp(buf[0], kindWarmUp, 0, 0)
 	sent := int64(0)
 	send := func() error {
@@ -227,7 +232,7 @@ func (r *Runner) publish(ctx context.Context, sess session, ld load, start int64
 			defer wg.Done()
 			bufs := make([][]byte, ld.batch)
 			for i := range bufs {
-				bufs[i] = newPayload(r.cfg.Size)
+				bufs[i] = newPayload(ld.size)
 			}
 			var mine []int64 // call durations
 			defer func() {

@@ -8,10 +8,11 @@ import (
 	"github.com/redisync/redisync/internal/redistest"
 )
 
-// The Go benchmarks publish b.N messages to DefaultSubscribers subscribers through redisync or
-// raw pub/sub, with the publishers of the matching scenario, and time them until every
-// subscriber received everything; setting up clients and subscriptions is not timed. ns/op is
-// per message delivered to all; msgs/s is the same figure as the bench's "delivered".
+// The Go benchmarks publish b.N messages to DefaultSubscribers subscribers through redisync
+// (channels, or map writes to as many replicas) or raw pub/sub, with the publishers of the
+// matching scenario, and time them until every subscriber received everything; setting up
+// clients and subscriptions is not timed. ns/op is per message delivered to all; msgs/s is the
+// same figure as the bench's "delivered".
 //
 //	go test -run '^$' -bench . ./bench/
 
@@ -38,6 +39,13 @@ func BenchmarkPublishBatch100(b *testing.B) { benchPublish(b, redisyncSystem{}, 
 
 // BenchmarkRawPublishBatch100: one goroutine, DoMulti of 100 PUBLISH.
 func BenchmarkRawPublishBatch100(b *testing.B) { benchPublish(b, rawSystem{}, 1, 100) }
+
+// BenchmarkMapSet: one goroutine, one Set (NoWaitOnWrite) per message on a replicated map,
+// timed until every replica's OnChange has seen every write.
+func BenchmarkMapSet(b *testing.B) { benchPublish(b, mapSystem{}, 1, 1) }
+
+// BenchmarkMapSetConcurrent: DefaultPublishers goroutines each making one Set per message.
+func BenchmarkMapSetConcurrent(b *testing.B) { benchPublish(b, mapSystem{}, DefaultPublishers, 1) }
 
 func benchPublish(b *testing.B, sys system, publishers, batch int) {
 	srv := redistest.Start(b, redistest.Options{})

@@ -15,8 +15,10 @@ import (
 // Result is what a scenario measured: the comparison rows, and every side in detail. It
 // marshals to JSON for plotting (one object per scenario).
 type Result struct {
-	Scenario string    `json:"scenario"`
-	Summary  string    `json:"summary"`
+	Scenario string `json:"scenario"`
+	Summary  string `json:"summary"`
+	// Baseline names what the raw figures measure: raw pub/sub, a plain HSCAN, a plain map.
+	Baseline string    `json:"baseline"`
 	Params   Params    `json:"params"`
 	Rows     []Row     `json:"rows"`
 	Sides    []Side    `json:"sides"`
@@ -26,13 +28,18 @@ type Result struct {
 
 // Params are the settings a scenario ran with.
 type Params struct {
-	Size            int     `json:"size"`                       // bytes per message
-	Subscribers     int     `json:"subscribers"`                // receiving every message
-	Publishers      int     `json:"publishers,omitempty"`       // goroutines publishing at once
-	Batch           int     `json:"batch,omitempty"`            // messages per publish call
-	DurationSeconds float64 `json:"duration_seconds,omitempty"` // publishing, per side
-	Rates           []int   `json:"rates,omitempty"`            // steady publish rates, messages/s
-	Messages        int     `json:"messages,omitempty"`         // messages missed (catchup)
+	Size             int     `json:"size,omitempty"`               // bytes per message (map-latency: per value)
+	Subscribers      int     `json:"subscribers,omitempty"`        // receiving every message (replicas, for maps)
+	Publishers       int     `json:"publishers,omitempty"`         // goroutines publishing at once
+	Batch            int     `json:"batch,omitempty"`              // messages per publish call
+	DurationSeconds  float64 `json:"duration_seconds,omitempty"`   // publishing, per side
+	Rates            []int   `json:"rates,omitempty"`              // steady publish rates, messages/s
+	Messages         int     `json:"messages,omitempty"`           // messages missed (catchup)
+	Keys             int     `json:"keys,omitempty"`               // keys of the map
+	KeyBytes         int     `json:"key_bytes,omitempty"`          // bytes per key
+	ValueBytes       int     `json:"value_bytes,omitempty"`        // bytes per value (bootstrap, get)
+	WriteRate        int     `json:"write_rate,omitempty"`         // writes/s by another node meanwhile (bootstrap)
+	BenchTimeSeconds float64 `json:"bench_time_seconds,omitempty"` // testing.Benchmark's time per measurement (get)
 }
 
 // Row is one figure of redisync, beside raw pub/sub's when there is a baseline.
@@ -46,6 +53,9 @@ type Row struct {
 	Target   string   `json:"target,omitempty"`
 	Met      *bool    `json:"met,omitempty"` // whether the target was met, redisync having lost nothing
 }
+
+// BaselineRawPubSub is the Baseline of the scenarios that compare with raw Redis pub/sub.
+const BaselineRawPubSub = "raw pub/sub"
 
 // Side is one measurement of one system (redisync or raw pub/sub).
 type Side struct {
@@ -81,6 +91,20 @@ type Side struct {
 	// Stats are the system's own counters: redisync's script calls, catch-ups from the log,
 	// reconnects…
 	Stats map[string]uint64 `json:"stats,omitempty"`
+
+	// A map load (bootstrap): the keys loaded, the live heap they took (after a GC, against
+	// the heap before the load), and the writes another node made meanwhile. Seconds is the
+	// load's time, Throughput keys/s, Lost the keys the replica got wrong.
+	Keys         int64 `json:"keys,omitempty"`
+	HeapBytes    int64 `json:"heap_bytes,omitempty"`
+	WritesDuring int64 `json:"writes_during,omitempty"`
+
+	// Local reads (get): testing.Benchmark's figures, over Goroutines goroutines.
+	Goroutines  int     `json:"goroutines,omitempty"`
+	Ops         int64   `json:"ops,omitempty"`
+	NsPerOp     float64 `json:"ns_per_op,omitempty"`
+	AllocsPerOp *int64  `json:"allocs_per_op,omitempty"`
+	BytesPerOp  *int64  `json:"bytes_per_op,omitempty"`
 }
 
 // Latency summarizes latencies, in microseconds.
@@ -116,8 +140,9 @@ func (r Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s — %s\n", r.Scenario, r.Summary)
 	fmt.Fprintf(&b, "  %s\n", r.Params.describe())
+	baseline := cmp.Or(r.Baseline, BaselineRawPubSub)
 	tw := tabwriter.NewWriter(&b, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "  metric\tredisync\traw pub/sub\tratio\ttarget\tmet\t")
+	fmt.Fprintf(tw, "  metric\tredisync\t%s\tratio\ttarget\tmet\t\n", baseline)
 	for _, row := range r.Rows {
 		metric := row.Metric
 		if row.Rate > 0 {
@@ -137,14 +162,29 @@ func (r Result) WriteText(w io.Writer) error {
 	}
 	tw.Flush()
 	for _, s := range r.Sides {
-		fmt.Fprintf(&b, "  %s\n", s.describe())
+		fmt.Fprintf(&b, "  %s\n", s.describe(baseline))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 func (p Params) describe() string {
-	parts := []string{fmt.Sprintf("%d-byte messages", p.Size), plural(p.Subscribers, "subscriber")}
+	var parts []string
+	switch {
+	case p.Keys > 0 && p.Size > 0: // map-latency
+		parts = append(parts, fmt.Sprintf("%d-byte values, %d-byte keys (raw: %d-byte messages)", p.Size, p.KeyBytes, p.Size+p.KeyBytes),
+			plural(p.Keys, "key"), plural(p.Subscribers, "replica"))
+	case p.Keys > 0: // bootstrap, get
+		parts = append(parts, plural(p.Keys, "key"), fmt.Sprintf("%d-byte keys, %d-byte values", p.KeyBytes, p.ValueBytes))
+	default:
+		parts = append(parts, fmt.Sprintf("%d-byte messages", p.Size), plural(p.Subscribers, "subscriber"))
+	}
+	if p.WriteRate > 0 {
+		parts = append(parts, fmt.Sprintf("another node writing up to %s/s", thousands(float64(p.WriteRate))))
+	}
+	if p.BenchTimeSeconds > 0 {
+		parts = append(parts, fmt.Sprintf("testing.Benchmark for %v each", time.Duration(p.BenchTimeSeconds*float64(time.Second))))
+	}
 	if p.Publishers > 0 {
 		parts = append(parts, plural(p.Publishers, "publishing goroutine"))
 	}
@@ -160,10 +200,39 @@ func (p Params) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// describe says in one line what a side published, delivered and cost.
-func (s Side) describe() string {
+// describe says in one line what a side published, delivered and cost; baseline names the
+// raw system.
+func (s Side) describe(baseline string) string {
+	system := s.System
+	if system == "raw" && baseline != BaselineRawPubSub {
+		system = "raw (" + baseline + ")"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s messages", sysLabel(s.System, s.Rate), thousands(float64(s.Published)))
+	switch {
+	case s.NsPerOp > 0:
+		fmt.Fprintf(&b, "%s, %s: %s reads, %.1f ns/op", system, plural(s.Goroutines, "goroutine"), thousands(float64(s.Ops)), s.NsPerOp)
+		if s.AllocsPerOp != nil && s.BytesPerOp != nil {
+			fmt.Fprintf(&b, ", %d allocs/op, %d B/op", *s.AllocsPerOp, *s.BytesPerOp)
+		}
+		return b.String()
+	case s.Keys > 0:
+		fmt.Fprintf(&b, "%s: loaded %s keys in %.3fs (%s keys/s), live heap %.1f MiB (%.1f B/key)",
+			system, thousands(float64(s.Keys)), s.Seconds, thousands(s.Throughput),
+			float64(s.HeapBytes)/(1<<20), float64(s.HeapBytes)/float64(s.Keys))
+		if s.WritesDuring > 0 {
+			fmt.Fprintf(&b, ", %s writes by another node meanwhile", thousands(float64(s.WritesDuring)))
+		}
+		if s.System == "redisync" {
+			if s.Lost == 0 {
+				b.WriteString("; the replica matches Redis key by key")
+			} else {
+				fmt.Fprintf(&b, "; %s KEYS DIFFER from Redis", thousands(float64(s.Lost)))
+			}
+		}
+		s.describeCost(&b)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s: %s messages", sysLabel(system, s.Rate), thousands(float64(s.Published)))
 	if s.PublishSeconds > 0 {
 		fmt.Fprintf(&b, " published in %.2fs (%s/s),", s.PublishSeconds, thousands(s.PublishRate))
 	}
@@ -188,8 +257,17 @@ func (s Side) describe() string {
 	if n := s.Stats["reconnects"]; n > 0 {
 		fmt.Fprintf(&b, "; %d reconnects", n)
 	}
+	if n := s.Stats["resnapshots"]; n > 0 {
+		fmt.Fprintf(&b, "; %d resnapshots", n)
+	}
+	s.describeCost(&b)
+	return b.String()
+}
+
+// describeCost writes the CPU the side used and the commands Redis spent most time on.
+func (s Side) describeCost(b *strings.Builder) {
 	if s.Seconds > 0 {
-		fmt.Fprintf(&b, "; CPU: client %.0f%%, Redis %.0f%%", 100*s.ClientCPUSeconds/s.Seconds, 100*s.RedisCPUSeconds/s.Seconds)
+		fmt.Fprintf(b, "; CPU: client %.0f%%, Redis %.0f%%", 100*s.ClientCPUSeconds/s.Seconds, 100*s.RedisCPUSeconds/s.Seconds)
 	}
 	// The commands Redis spent most time on.
 	names := slices.Collect(maps.Keys(s.Commands))
@@ -201,9 +279,8 @@ func (s Side) describe() string {
 		}
 	}
 	if len(top) > 0 {
-		fmt.Fprintf(&b, "; Redis ran %s", strings.Join(top, ", "))
+		fmt.Fprintf(b, "; Redis ran %s", strings.Join(top, ", "))
 	}
-	return b.String()
 }
 
 func plural(n int, what string) string {
@@ -232,6 +309,12 @@ func formatValue(v float64, unit string) string {
 		return strconv.FormatFloat(v, 'f', 3, 64) + " s"
 	case "msgs/s":
 		return thousands(v) + "/s"
+	case "ns":
+		return strconv.FormatFloat(v, 'f', 1, 64) + " ns"
+	case "B":
+		return strconv.FormatFloat(v, 'f', 1, 64) + " B"
+	case "allocs/op":
+		return strconv.FormatFloat(v, 'f', 0, 64) + " allocs/op"
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64) + " " + unit
 }
@@ -268,6 +351,15 @@ func compareRow(metric string, rate int, unit string, rs, raw float64) Row {
 func (row Row) atLeast(min float64, rs Side) Row {
 	row.Target = fmt.Sprintf("≥ %.2f× raw", min)
 	met := row.Ratio != nil && *row.Ratio >= min && rs.Lossless()
+	row.Met = &met
+	return row
+}
+
+// below sets the row's target to an absolute limit: met when redisync's figure is under it
+// (or, with orEqual, at it) and redisync lost nothing.
+func (row Row) below(limit float64, orEqual bool, target string, rs Side) Row {
+	row.Target = target
+	met := (row.Redisync < limit || (orEqual && row.Redisync == limit)) && rs.Lossless()
 	row.Met = &met
 	return row
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,23 @@ type Machine struct {
 	CPUs         int    `json:"cpus"`
 	GOMAXPROCS   int    `json:"gomaxprocs"`
 	RedisVersion string `json:"redis_version"`
+	// MemoryBytes is the machine's memory (MemTotal of /proc/meminfo); 0 where unknown.
+	MemoryBytes uint64 `json:"memory_bytes,omitempty"`
+}
+
+// memTotal returns MemTotal of /proc/meminfo in bytes, or 0.
+func memTotal() uint64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kib, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kib << 10
+		}
+	}
+	return 0
 }
 
 // New connects to the Redis of cfg.URL and returns a Runner. Close releases it.
@@ -63,6 +81,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	r.machine = Machine{
 		GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), RedisVersion: info["redis_version"],
+		MemoryBytes: memTotal(),
 	}
 	return r, nil
 }
@@ -89,7 +108,7 @@ func (r *Runner) Close() error {
 
 // Run runs one scenario.
 func (r *Runner) Run(ctx context.Context, s Scenario) (Result, error) {
-	res := Result{Scenario: s.Name, Summary: s.Summary, Machine: r.machine, Started: time.Now().UTC()}
+	res := Result{Scenario: s.Name, Summary: s.Summary, Baseline: BaselineRawPubSub, Machine: r.machine, Started: time.Now().UTC()}
 	if err := s.run(ctx, r, &res); err != nil {
 		return res, fmt.Errorf("%s: %w", s.Name, err)
 	}

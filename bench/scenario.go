@@ -19,10 +19,14 @@ type Scenario struct {
 func Scenarios() []Scenario {
 	return []Scenario{
 		{Name: "latency", Summary: "propagation latency at steady publish rates, publish call to delivery on every subscriber", run: runLatency},
+		{Name: "map-latency", Summary: "map write propagation at steady write rates, Set call (NoWaitOnWrite) to OnChange on every replica", run: runMapLatency},
 		{Name: "throughput-concurrent", Summary: "many goroutines publishing single messages; messages/s delivered to every subscriber", run: runThroughputConcurrent},
 		{Name: "throughput-batch", Summary: "one goroutine publishing batches in one call each; messages/s delivered to every subscriber", run: runThroughputBatch},
 		{Name: "throughput-single", Summary: "one goroutine, one call per message; messages/s delivered to every subscriber", run: runThroughputSingle},
 		{Name: "catchup", Summary: "time for a subscriber that missed messages to deliver them all from the log (raw pub/sub cannot)", run: runCatchup},
+		{Name: "bootstrap", Summary: "time and live heap for a new node to load a large map while another node writes, against a plain HSCAN into a Go map", run: runBootstrap},
+		{Name: "get", Summary: "Get on a warm replica, one goroutine and GOMAXPROCS goroutines, against a map lookup under a sync.RWMutex", run: runGet},
+		{Name: "latency-sweep", Summary: "channel propagation latency against the publish rate, the points of the latency plot", run: runLatencySweep},
 	}
 }
 

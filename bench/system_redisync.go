@@ -84,7 +84,13 @@ func (s *redisyncSession) stats() map[string]uint64 {
 		stats["publish_calls"] = ps.PublishCalls
 		stats["publish_retries"] = ps.PublishRetries
 	}
-	for _, cl := range s.subs {
+	channelStats(stats, s.subs)
+	return stats
+}
+
+// channelStats adds the subscribing counters of clients to stats.
+func channelStats(stats map[string]uint64, clients []*channel.Client) {
+	for _, cl := range clients {
 		ss := cl.Stats()
 		stats["from_log"] += ss.FromLog
 		stats["gaps_filled"] += ss.GapsFilled
@@ -94,7 +100,6 @@ func (s *redisyncSession) stats() map[string]uint64 {
 		stats["reconnects"] += ss.Reconnects
 		stats["junk"] += ss.Junk
 	}
-	return stats
 }
 
 func (s *redisyncSession) close() error {

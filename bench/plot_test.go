@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"testing"
+)
+
+func TestPlotLatency(t *testing.T) {
+	res := Result{Scenario: "latency-sweep", Params: Params{Size: 256, Subscribers: 3, Publishers: 16, DurationSeconds: 5},
+		Machine: Machine{RedisVersion: "7.0.15", GoVersion: "go1.26", OS: "linux", Arch: "amd64", CPUs: 2, GOMAXPROCS: 2}}
+	for i, rate := range DefaultSweepRates() {
+		f := float64(i + 1)
+		res.Sides = append(res.Sides,
+			Side{System: "redisync", Rate: rate, Latency: &Latency{P50: 150 + 20*f, P99: 400 + 300*f*f}},
+			Side{System: "raw", Rate: rate, Latency: &Latency{P50: 80 + 5*f, P99: 180 + 150*f*f}})
+	}
+	var buf bytes.Buffer
+	if err := PlotLatency(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != plotWidth || b.Dy() != plotHeight {
+		t.Errorf("plot is %v, want %dx%d", b, plotWidth, plotHeight)
+	}
+	rgba, ok := img.(*image.RGBA)
+	if !ok {
+		t.Fatalf("decoded a %T", img)
+	}
+	// Both systems are drawn: each colour covers some pixels.
+	for name, ink := range map[string]color.RGBA{"redisync": plotRedisync, "raw": plotRaw} {
+		n := 0
+		for i := 0; i+3 < len(rgba.Pix); i += 4 {
+			if rgba.Pix[i] == ink.R && rgba.Pix[i+1] == ink.G && rgba.Pix[i+2] == ink.B && rgba.Pix[i+3] == ink.A {
+				n++
+			}
+		}
+		if n < 100 {
+			t.Errorf("%s: %d pixels of its colour", name, n)
+		}
+	}
+	if out := os.Getenv("BENCH_PLOT_OUT"); out != "" {
+		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := PlotLatency(&buf, Result{Scenario: "get"}); err == nil {
+		t.Error("a result without latency plots")
+	}
+}
