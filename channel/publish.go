@@ -263,7 +263,9 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 	kv := append([]string{st.keys.meta, st.keys.log, st.keys.idem}, keys...)
 
 	start := time.Now()
-	inDoubt := false // an attempt may have reached Redis without its reply reaching us
+	// inDoubt: an attempt failed without a reply. It may still reach Redis later, held up on
+	// the connection it was sent on, even after a later attempt has succeeded.
+	inDoubt := false
 	defer func() { st.settle(token, inDoubt) }()
 	for attempt := 0; ; attempt++ {
 		vs, err := script.Exec(ctx, c.rc, kv, argv).ToArray()
@@ -272,9 +274,7 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 			inDoubt = true
 		}
 		if err == nil || !transient(ctx, err) {
-			if err == nil {
-				inDoubt = false
-			} else {
+			if err != nil {
 				err = c.redisError(fmt.Sprintf("append to %q", st.name), err)
 			}
 			return vs, err
@@ -310,8 +310,9 @@ func (st *pubState) issue() (token, low uint64) {
 }
 
 // settle ends token's call. When an attempt of it may still be on its way to Redis (its
-// connection failed or its caller gave up with no reply), the token stays unsettled for the
-// idempotency window: a late attempt must still find it, not append a second time.
+// connection failed or its caller gave up with no reply; whether a later attempt succeeded
+// does not matter), the token stays unsettled for the idempotency window: a late attempt must
+// still find it, not append a second time.
 func (st *pubState) settle(token uint64, inDoubt bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
