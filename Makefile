@@ -1,4 +1,4 @@
-.PHONY: test lint build demo
+.PHONY: test lint build demo bench robustness
 
 test:
 	go test -race -count=1 ./...
@@ -12,3 +12,9 @@ build:
 
 demo:
 	go run ./cmd/redisync demo
+
+bench:
+	go run ./cmd/redisync bench --plot docs/latency.png
+
+robustness:
+	REDISYNC_ROBUST_DURATION=10m go test ./robustness -run TestRobustness -v -timeout 40m
