@@ -21,8 +21,8 @@ const laneMask = 1<<48 - 1
 func (d Digest) String() string { return fmt.Sprintf("%012x%012x", d.X, d.Y) }
 
 func pairLanes(key string, ver uint64) (x, y uint64) {
-	buf := make([]byte, 0, 24+len(key))
-	buf = strconv.AppendUint(buf, ver, 10)
+	var stack [96]byte // most keys fit: no allocation
+	buf := strconv.AppendUint(stack[:0], ver, 10)
 	buf = append(buf, ':')
 	buf = append(buf, key...)
 	h := sha1.Sum(buf)
