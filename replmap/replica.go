@@ -63,14 +63,11 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	}
 	entries := make(map[string]entry[V])
 	bad := make(map[string]error)
+	var digest Digest
 	if first.Epoch != "" { // without an epoch the map has no history: any state left is stale
-		if entries, bad, err = m.scan(ctx); err != nil {
+		if entries, bad, digest, err = m.scan(ctx); err != nil {
 			return channel.Position{}, err
 		}
-	}
-	var digest Digest
-	for k, e := range entries {
-		digest.add(k, e.ver)
 	}
 	last := first // a map without history is ready at once: it follows whatever comes
 	if first.Epoch != "" {
@@ -109,13 +106,14 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	return first, nil
 }
 
-// scan reads the map's state with HSCAN, fetching the next chunk while it decodes the last.
-// HSCAN may return a key twice; the later copy wins, which is as good as the first.
-func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]error, error) {
+// scan reads the map's state with HSCAN, fetching the next chunk while it decodes the last,
+// and returns it with its digest. HSCAN may return a key twice; the later copy wins, which is
+// as good as the first, and the digest is then computed again from the entries.
+func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]error, Digest, error) {
 	rc := m.cl.Redis()
 	total, err := rc.Do(ctx, rc.B().Hlen().Key(m.state).Build()).AsInt64()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Digest{}, err
 	}
 	type chunk struct {
 		elems []string
@@ -147,15 +145,17 @@ func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]erro
 
 	entries := make(map[string]entry[V], total)
 	bad := make(map[string]error)
+	var digest Digest
+	pairs := 0
 	for c := range chunks {
 		if c.err != nil {
-			return nil, nil, c.err
+			return nil, nil, Digest{}, c.err
 		}
 		for i := 0; i+1 < len(c.elems); i += 2 {
 			key := c.elems[i]
 			ver, raw, ok := splitStored(c.elems[i+1])
 			if !ok {
-				return nil, nil, fmt.Errorf("replmap: key %q of map %q holds %q, not \"<version>:<value>\"", key, m.name, clip(c.elems[i+1]))
+				return nil, nil, Digest{}, fmt.Errorf("replmap: key %q of map %q holds %q, not \"<version>:<value>\"", key, m.name, clip(c.elems[i+1]))
 			}
 			v, derr := decodeString(m.cfg.Codec, raw)
 			if derr != nil {
@@ -165,12 +165,20 @@ func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]erro
 				delete(bad, key)
 			}
 			entries[key] = entry[V]{val: v, ver: ver, bad: derr != nil}
+			digest.add(key, ver) // while the next HSCAN is in flight
+			pairs++
 		}
 		if m.cfg.Progress != nil {
 			m.cfg.Progress(len(entries), int(total))
 		}
 	}
-	return entries, bad, nil
+	if pairs != len(entries) { // a key came twice: count each once
+		digest = Digest{}
+		for k, e := range entries {
+			digest.add(k, e.ver)
+		}
+	}
+	return entries, bad, digest, nil
 }
 
 // apply applies one change of the map's channel. It runs on the replica's subscription.
