@@ -11,6 +11,11 @@ var (
 	ErrTooLarge = errors.New("channel: message too large")
 	// ErrEmptyBatch is returned by PublishBatch for a batch without messages.
 	ErrEmptyBatch = errors.New("channel: empty batch")
+	// ErrInvalidPosition is returned by ParsePosition for text that is not a position.
+	ErrInvalidPosition = errors.New("channel: invalid position")
+	// ErrWrongKind is matched by a *KindError: the name holds a map where a channel was wanted,
+	// or the reverse.
+	ErrWrongKind = errors.New("redisync: name holds another kind")
 	// ErrUnknownOutcome is returned when a publish could not be confirmed within the idempotency
 	// window: it may or may not have been appended, and retrying it could append it twice.
 	ErrUnknownOutcome = errors.New("channel: publish outcome unknown")

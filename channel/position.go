@@ -2,6 +2,8 @@ package channel
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,13 +18,45 @@ type Position struct {
 	Seq   uint64
 }
 
-// String formats p as "epoch:seq".
-func (p Position) String() string { return fmt.Sprintf("%s:%d", p.Epoch, p.Seq) }
+// String formats p as "EPOCH:SEQ", or as the bare "SEQ" when Epoch is empty. ParsePosition
+// reads both forms back.
+func (p Position) String() string {
+	if p.Epoch == "" {
+		return strconv.FormatUint(p.Seq, 10)
+	}
+	return p.Epoch + ":" + strconv.FormatUint(p.Seq, 10)
+}
+
+// ParsePosition reads a position written by Position.String: "EPOCH:SEQ", or a bare "SEQ"
+// (no epoch: a subscription started after it follows whatever epoch the channel has, see
+// After). Anything else is an error that matches ErrInvalidPosition.
+func ParsePosition(s string) (Position, error) {
+	epoch, seqText, hasEpoch := strings.Cut(s, ":")
+	if !hasEpoch {
+		epoch, seqText = "", s
+	}
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if err != nil || seqText == "" || seqText[0] == '+' {
+		return Position{}, fmt.Errorf("%w: %q: want EPOCH:SEQ or SEQ, with SEQ a whole number", ErrInvalidPosition, s)
+	}
+	if hasEpoch {
+		if epoch == "" {
+			return Position{}, fmt.Errorf("%w: %q: the epoch before the colon is empty", ErrInvalidPosition, s)
+		}
+		for _, r := range epoch {
+			if r <= ' ' || r == 0x7f || r == ':' {
+				return Position{}, fmt.Errorf("%w: %q: the epoch holds %q", ErrInvalidPosition, s, r)
+			}
+		}
+	}
+	return Position{Epoch: epoch, Seq: seq}, nil
+}
 
 // From says where a subscription starts. Build one with FromStart, FromNow or After.
 type From struct {
-	pos Position
-	now bool
+	pos  Position
+	now  bool
+	kind Kind // KindChannel when empty
 }
 
 // FromStart starts a subscription at the oldest message still in the log.
@@ -31,9 +65,18 @@ func FromStart() From { return From{} }
 // FromNow starts a subscription after the newest message at the time it subscribes.
 func FromNow() From { return From{now: true} }
 
-// After starts a subscription after p: the first message delivered is p.Seq+1. An empty
-// p.Epoch accepts whatever epoch the channel has.
+// After starts a subscription after p: the first message delivered is p.Seq+1.
+//
+// When p.Epoch is empty, p.Seq is taken to be a seq of the channel's current epoch. If the
+// channel's head is below it, no such message exists: the subscription delivers a reset
+// (ResetRewound, from 1 to p.Seq) and then every message of the current history from seq 1,
+// so that every seq is either delivered or inside a reset's range.
 func After(p Position) From { return From{pos: p} }
+
+// Start is the position a From stands for: p.Seq+1 is the first message a subscription
+// started after it delivers. ok is false for FromNow, which names no position until the
+// channel's head has been read.
+func (f From) Start() (p Position, ok bool) { return f.pos, !f.now }
 
 // ResetReason says why a subscription could not continue without a hole.
 type ResetReason string
@@ -53,14 +96,74 @@ const (
 // Reset describes messages a subscription cannot deliver.
 type Reset struct {
 	Reason ResetReason
-	// From and To bound the seqs concerned, inclusive. For ResetTrimmed they are the messages
-	// lost; for ResetRewound the messages delivered that the log no longer holds; for
-	// ResetEpochChanged From is the first seq not delivered and To is 0 (unknown).
+	// From and To bound the seqs concerned, inclusive, with From <= To, in OldEpoch. For
+	// ResetTrimmed they are the messages lost; for ResetRewound the messages delivered that the
+	// log no longer holds (or, after a start with no epoch above the head, every seq up to the
+	// start). For ResetEpochChanged the upper bound is not known (the old log is gone): Open is
+	// set, To is 0, and every message of OldEpoch from From on is lost.
 	From, To uint64
+	// Open says the range has no known upper bound: it is every seq from From on.
+	Open bool
 	// OldEpoch and NewEpoch differ for ResetEpochChanged; NewEpoch is empty when the channel has
 	// no history yet.
 	OldEpoch, NewEpoch string
 }
+
+// String describes r in one line, the same way everywhere: "messages 3 to 7" or
+// "messages from 3 on", with the reason and the epochs.
+func (r Reset) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ", r.Reason)
+	if r.Open {
+		fmt.Fprintf(&b, "messages from %d on", r.From)
+	} else if r.From == r.To {
+		fmt.Fprintf(&b, "message %d", r.From)
+	} else {
+		fmt.Fprintf(&b, "messages %d to %d", r.From, r.To)
+	}
+	if r.OldEpoch != "" {
+		fmt.Fprintf(&b, " of epoch %s", r.OldEpoch)
+	}
+	if r.Reason == ResetEpochChanged {
+		if r.NewEpoch == "" {
+			b.WriteString("; the channel has no history now")
+		} else {
+			fmt.Fprintf(&b, "; the new epoch is %s", r.NewEpoch)
+		}
+	}
+	return b.String()
+}
+
+// Kind is what a name holds in Redis: a plain channel, or the change log of a replicated map.
+// A name has one kind for the whole of its history: a map cannot be published to as a channel,
+// nor a channel subscribed to or written as a map.
+type Kind string
+
+// The kinds of names.
+const (
+	KindChannel Kind = "channel"
+	KindMap     Kind = "map"
+)
+
+// KindError says that a name holds another kind than the call wants. It matches ErrWrongKind.
+type KindError struct {
+	Name string
+	Kind Kind // what the name is
+	Want Kind // what the call wanted
+}
+
+// Error says what the name is.
+func (e *KindError) Error() string {
+	return fmt.Sprintf("redisync: %q is a %s, not a %s", e.Name, e.Kind, e.Want)
+}
+
+// Is makes errors.Is(err, ErrWrongKind) true.
+func (e *KindError) Is(target error) bool { return target == ErrWrongKind }
+
+// Of makes a subscription that follows the change log of a name of kind k. Subscriptions
+// follow KindChannel by default; replicated maps use KindMap. A name of another kind ends the
+// subscription with a *KindError.
+func (f From) Of(k Kind) From { f.kind = k; return f }
 
 // Event is one step of a subscription: a message, or a reset when Reset is not nil.
 type Event struct {
