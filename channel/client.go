@@ -101,11 +101,28 @@ func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	r, err := c.fetch(ctx, k, 1, 0)
+	r, err := c.fetch(ctx, k, "", 1, 0)
 	if err != nil {
 		return Position{}, err
 	}
 	return Position{Epoch: r.epoch, Seq: r.head}, nil
+}
+
+// Kind returns what name holds in Redis: KindChannel, KindMap, or "" when nothing has been
+// written under it yet (or it was written before kinds were stored).
+func (c *Client) Kind(ctx context.Context, name string) (Kind, error) {
+	k, err := c.keysFor(name)
+	if err != nil {
+		return "", err
+	}
+	v, err := c.rc.Do(ctx, c.rc.B().Hget().Key(k.meta).Field("kind").Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", c.redisError(fmt.Sprintf("read the kind of %q", name), err)
+	}
+	return Kind(v), nil
 }
 
 // Stats are counters since New. They only grow.

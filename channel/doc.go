@@ -15,6 +15,17 @@
 //   - When it cannot (the messages were trimmed by retention, or Redis lost the log and the
 //     channel's epoch changed, or a failover rewound the log), the subscription delivers a
 //     reset event that names the range and the reason. Nothing is ever skipped silently.
+//   - A subscription from now is fixed when the call that starts it returns (Subscribe,
+//     Events, replmap.Watch): every message whose publish begins after that is delivered.
+//   - A Position is (epoch, seq), written "EPOCH:SEQ" (ParsePosition reads it back). A start
+//     after a bare seq means a seq of the current epoch; one above the head is answered with a
+//     rewound reset of 1..seq and the current history from seq 1, so every seq is delivered
+//     or inside a reset's range. Reset ranges have From <= To, or Open set when the upper
+//     bound is unknown (epoch-changed).
+//   - A name is a channel or a map (its Kind) for its whole history; publishing to a map or
+//     subscribing to one as a channel is refused with a *KindError before anything is written.
+//   - Retention (Retention) is stored with the channel: set by the publish that creates it,
+//     changed only by SetRetention, applied by every publisher alike.
 //   - A lost tail is detected: a subscription that hears nothing reads the channel's head
 //     every Config.IdleCheck, so a message whose pub/sub copy was lost is delivered within
 //     about that bound even when nothing follows it; a pub/sub connection that stays up but

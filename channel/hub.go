@@ -139,9 +139,14 @@ func (h *hub) run() {
 func (h *hub) subscribeAll(conn rueidis.DedicatedClient) error {
 	h.wireMu.Lock()
 	defer h.wireMu.Unlock()
+	// PING alone first: a connection that could not be made fails it with the real cause. Sent
+	// together with SUBSCRIBE, such a connection (which never completed its handshake, so knows
+	// no protocol version) would fail both with rueidis's misleading "RESP2" error.
+	if err := conn.Do(h.c.ctx, conn.B().Ping().Build()).Error(); err != nil {
+		return err
+	}
 	h.mu.RLock()
-	cmds := make(rueidis.Commands, 0, len(h.subs)+1)
-	cmds = append(cmds, conn.B().Ping().Build())
+	cmds := make(rueidis.Commands, 0, len(h.subs))
 	for name := range h.subs {
 		if h.c.cfg.Sharded {
 			cmds = append(cmds, conn.B().Ssubscribe().Channel(name).Build())
@@ -150,9 +155,11 @@ func (h *hub) subscribeAll(conn rueidis.DedicatedClient) error {
 		}
 	}
 	h.mu.RUnlock()
-	for _, r := range conn.DoMulti(h.c.ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			return err
+	if len(cmds) > 0 {
+		for _, r := range conn.DoMulti(h.c.ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				return err
+			}
 		}
 	}
 	h.mu.Lock()

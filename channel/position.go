@@ -165,6 +165,13 @@ func (e *KindError) Is(target error) bool { return target == ErrWrongKind }
 // subscription with a *KindError.
 func (f From) Of(k Kind) From { f.kind = k; return f }
 
+func (f From) kindOr() Kind {
+	if f.kind == "" {
+		return KindChannel
+	}
+	return f.kind
+}
+
 // Event is one step of a subscription: a message, or a reset when Reset is not nil.
 type Event struct {
 	// Position of the message; for a reset, the position the subscription continues after, so
@@ -184,6 +191,7 @@ const maxNameLen = 256
 // keys are the Redis names of one channel. All share one hash tag so that one script can use
 // them together on Redis Cluster.
 type keys struct {
+	name                    string
 	meta, log, idem, pubsub string
 }
 
@@ -193,6 +201,7 @@ func (c *Client) keysFor(name string) (keys, error) {
 	}
 	base := c.cfg.Prefix + ":{" + name + "}:"
 	return keys{
+		name:   name,
 		meta:   base + "meta",
 		log:    base + "log",
 		idem:   base + "idem:" + c.producer,

@@ -275,6 +275,9 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 		}
 		if err == nil || !transient(ctx, err) {
 			if err != nil {
+				if kerr := asKindError(err, st.name, ""); kerr != err {
+					return nil, kerr
+				}
 				err = c.redisError(fmt.Sprintf("append to %q", st.name), err)
 			}
 			return vs, err

@@ -63,6 +63,28 @@ func (c *Client) addr() string {
 	return strings.Join(addrs, ",")
 }
 
+// asKindError turns a script's "WRONGKIND <kind>" error into a *KindError for name; other
+// errors are returned as they are.
+func asKindError(err error, name string, want Kind) error {
+	var re *rueidis.RedisError
+	if !errors.As(err, &re) {
+		return err
+	}
+	is, ok := strings.CutPrefix(re.Error(), "WRONGKIND ")
+	if !ok {
+		return err
+	}
+	// Redis may add the script's location after the message.
+	is, _, _ = strings.Cut(is, " ")
+	if want == "" { // an appending script: it wanted the kind the name is not
+		want = KindMap
+		if Kind(is) == KindMap {
+			want = KindChannel
+		}
+	}
+	return &KindError{Name: name, Kind: Kind(is), Want: want}
+}
+
 func parsePublishReply(vs []rueidis.RedisMessage) (Position, error) {
 	if len(vs) != 3 {
 		return Position{}, fmt.Errorf("publish script returned %d values, want 3", len(vs))
@@ -90,12 +112,13 @@ type fetched struct {
 	entries []*envelope
 }
 
-// fetch reads the epoch, the head and up to count log entries holding seqs from from on.
-func (c *Client) fetch(ctx context.Context, k keys, from uint64, count int) (fetched, error) {
+// fetch reads the epoch, the head and up to count log entries holding seqs from from on. A
+// non-empty kind is checked: a name of another kind is a *KindError.
+func (c *Client) fetch(ctx context.Context, k keys, kind Kind, from uint64, count int) (fetched, error) {
 	vs, err := fetchScript.Exec(ctx, c.rc, []string{k.meta, k.log},
-		[]string{strconv.FormatUint(from, 10), strconv.Itoa(count), strconv.Itoa(c.cfg.MaxEnvelopeBytes)}).ToArray()
+		[]string{strconv.FormatUint(from, 10), strconv.Itoa(count), strconv.Itoa(c.cfg.MaxEnvelopeBytes), string(kind)}).ToArray()
 	if err != nil {
-		return fetched{}, err
+		return fetched{}, asKindError(err, k.name, kind)
 	}
 	if len(vs) < 2 {
 		return fetched{}, fmt.Errorf("fetch script returned %d values", len(vs))

@@ -20,22 +20,34 @@ type Subscription struct {
 	cancel context.CancelFunc
 	closed atomic.Bool // Close was called
 	done   chan struct{}
-	err    error // why it ended; written once before done closes
+	err    error    // why it ended; written once before done closes
+	start  Position // where it started, after which it delivers
 }
+
+// Start is the position the subscription started after: the head read by Subscribe for
+// FromNow, the position given to After, or the zero Position for FromStart.
+func (s *Subscription) Start() Position { return s.start }
 
 // Subscribe delivers the channel's messages after from to h, each exactly once and in seq
 // order, in a goroutine of its own, until ctx ends, the Subscription or the Client is closed,
 // h returns an error, or Redis refuses a read for good (a permission denied, say). Lost
 // connections and Redis restarts are ridden out: the subscription resumes from its last
 // delivered message. Messages that can no longer be delivered are announced by a reset event.
+//
+// With FromNow, Subscribe reads the channel's head before it returns (retrying transient
+// failures until ctx ends): every message whose publish begins after Subscribe returns is
+// delivered. Start reports the position it fixed.
 func (c *Client) Subscribe(ctx context.Context, name string, from From, h Handler) (*Subscription, error) {
 	k, err := c.keysFor(name)
 	if err != nil {
 		return nil, err
 	}
+	if from, err = c.fix(ctx, k, from); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Subscription{cancel: cancel, done: make(chan struct{})}
-	s.sub = c.newSubscriber(name, k, func(ctx context.Context, ev Event) error { return h(ctx, ev) })
+	s := &Subscription{cancel: cancel, done: make(chan struct{}), start: from.pos}
+	s.sub = c.newSubscriber(name, k, from.kindOr(), func(ctx context.Context, ev Event) error { return h(ctx, ev) })
 	if !c.goFunc(func() {
 		defer close(s.done)
 		defer cancel()
@@ -95,15 +107,22 @@ type Status struct {
 // Events returns an iterator over the channel's events after from, with the guarantees of
 // Subscribe. It runs in the caller's goroutine and yields a non-nil error once, as its last
 // pair, to say why it ended; breaking out of the loop ends it too.
+//
+// With FromNow, Events reads the channel's head before it returns, as Subscribe does: every
+// message whose publish begins after Events returns is delivered, and every loop over the
+// iterator starts from that same position. A failure to read it is yielded by the iterator.
 func (c *Client) Events(ctx context.Context, name string, from From) iter.Seq2[Event, error] {
+	k, err := c.keysFor(name)
+	if err == nil {
+		from, err = c.fix(ctx, k, from)
+	}
 	return func(yield func(Event, error) bool) {
-		k, err := c.keysFor(name)
 		if err != nil {
 			yield(Event{}, err)
 			return
 		}
 		stopped := errors.New("stopped")
-		s := c.newSubscriber(name, k, func(_ context.Context, ev Event) error {
+		s := c.newSubscriber(name, k, from.kindOr(), func(_ context.Context, ev Event) error {
 			if !yield(ev, nil) {
 				return stopped
 			}
@@ -121,6 +140,7 @@ type subscriber struct {
 	c       *Client
 	name    string
 	k       keys
+	kind    Kind // the kind of name the subscription follows
 	deliver func(context.Context, Event) error
 
 	live   chan *envelope // envelopes offered by the hub; full means drop and resync
@@ -136,9 +156,9 @@ type subscriber struct {
 	confirmed atomic.Int64 // unix nanoseconds, 0 for never
 }
 
-func (c *Client) newSubscriber(name string, k keys, deliver func(context.Context, Event) error) *subscriber {
+func (c *Client) newSubscriber(name string, k keys, kind Kind, deliver func(context.Context, Event) error) *subscriber {
 	return &subscriber{
-		c: c, name: name, k: k, deliver: deliver,
+		c: c, name: name, k: k, kind: kind, deliver: deliver,
 		live: make(chan *envelope, c.cfg.BufferSize),
 		wake: make(chan struct{}, 1),
 	}
@@ -190,16 +210,10 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 	defer s.c.hub.remove(s)
 
 	if from.now {
-		f, err := s.fetch(ctx, 1, 0)
-		if err != nil {
-			return err
-		}
-		s.epoch, s.next = f.epoch, f.head+1
-		s.setPos(Position{Epoch: f.epoch, Seq: f.head})
-	} else {
-		s.epoch, s.next = from.pos.Epoch, from.pos.Seq+1
-		s.setPos(from.pos)
+		return errors.New("channel: internal error: a subscription started from an unfixed position")
 	}
+	s.epoch, s.next = from.pos.Epoch, from.pos.Seq+1
+	s.setPos(from.pos)
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}
@@ -258,7 +272,7 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
 // silent connection) are caught up from the log, and a second such finding in a row replaces
 // the pub/sub connection.
 func (s *subscriber) onIdle(ctx context.Context) error {
-	f, err := s.c.fetch(ctx, s.k, s.next, 0)
+	f, err := s.c.fetch(ctx, s.k, s.kind, s.next, 0)
 	if err != nil {
 		if transient(ctx, err) {
 			return nil // the next idle check tries again; the subscription is not confirmed meanwhile
@@ -292,19 +306,33 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 		}
 		switch {
 		case f.epoch == "" && s.epoch == "":
+			if s.next > 1 {
+				// Started after a seq with no epoch, and the channel has no history at all.
+				if err := s.beyondHead(ctx, f); err != nil {
+					return err
+				}
+			}
 			s.confirm()
 			return nil
 		case f.epoch == "":
 			// The log is gone and nothing was published since: whatever comes next is new history.
-			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, OldEpoch: s.epoch}, Position{}); err != nil {
+			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, Open: true, OldEpoch: s.epoch}, Position{}); err != nil {
 				return err
 			}
 			s.epoch, s.next = "", 1
 			continue
 		case s.epoch == "":
+			if f.head+1 < s.next {
+				// Started after a seq with no epoch that the current history does not reach.
+				if err := s.beyondHead(ctx, f); err != nil {
+					return err
+				}
+				s.epoch = f.epoch
+				continue
+			}
 			s.epoch = f.epoch
 		case f.epoch != s.epoch:
-			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, OldEpoch: s.epoch, NewEpoch: f.epoch},
+			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, Open: true, OldEpoch: s.epoch, NewEpoch: f.epoch},
 				Position{Epoch: f.epoch}); err != nil {
 				return err
 			}
@@ -350,6 +378,16 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 	}
 }
 
+// beyondHead handles a start after a seq with no epoch above the channel's head f: whatever
+// history the seq came from, it is not the current one up to that seq. Every seq up to it is
+// announced as rewound, and the current history is delivered from seq 1.
+func (s *subscriber) beyondHead(ctx context.Context, f fetched) error {
+	err := s.reset(ctx, Reset{Reason: ResetRewound, From: 1, To: s.next - 1, NewEpoch: f.epoch},
+		Position{Epoch: f.epoch})
+	s.next = 1
+	return err
+}
+
 // trimmed announces that s.next..to are no longer in the log and moves past them.
 func (s *subscriber) trimmed(ctx context.Context, to uint64) error {
 	err := s.reset(ctx, Reset{Reason: ResetTrimmed, From: s.next, To: to, OldEpoch: s.epoch, NewEpoch: s.epoch},
@@ -391,19 +429,41 @@ func (s *subscriber) confirm() {
 
 // fetch reads the log, retrying transient failures until ctx ends.
 func (s *subscriber) fetch(ctx context.Context, from uint64, count int) (fetched, error) {
+	return s.c.fetchRetrying(ctx, s.k, s.kind, from, count)
+}
+
+// fetchRetrying is fetch, retrying transient failures until ctx ends.
+func (c *Client) fetchRetrying(ctx context.Context, k keys, kind Kind, from uint64, count int) (fetched, error) {
 	for attempt := 0; ; attempt++ {
-		f, err := s.c.fetch(ctx, s.k, from, count)
+		f, err := c.fetch(ctx, k, kind, from, count)
 		if err == nil {
 			return f, nil
 		}
+		var kerr *KindError
+		if errors.As(err, &kerr) {
+			return fetched{}, err
+		}
 		if !transient(ctx, err) {
-			return fetched{}, s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
+			return fetched{}, c.redisError(fmt.Sprintf("read channel %q", k.name), err)
 		}
 		if attempt == 3 {
-			s.c.cfg.Logger.Warn("redisync: reading the log keeps failing; retrying", "channel", s.name, "err", err)
+			c.cfg.Logger.Warn("redisync: reading the log keeps failing; retrying", "channel", k.name, "err", err)
 		}
 		if !sleepBackoff(ctx, attempt) {
 			return fetched{}, ctx.Err()
 		}
 	}
+}
+
+// fix turns FromNow into a position: the channel's head, read now (checking the name's kind),
+// so that every message whose publish begins after fix returns comes after it.
+func (c *Client) fix(ctx context.Context, k keys, from From) (From, error) {
+	if !from.now {
+		return from, nil
+	}
+	f, err := c.fetchRetrying(ctx, k, from.kindOr(), 1, 0)
+	if err != nil {
+		return From{}, err
+	}
+	return From{pos: Position{Epoch: f.epoch, Seq: f.head}, kind: from.kind}, nil
 }

@@ -97,7 +97,7 @@ func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg 
 		pending: make(map[string]*fetch[V]),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.sub, err = cl.Subscribe(c.ctx, name, channel.After(head), c.apply)
+	c.sub, err = cl.Subscribe(c.ctx, name, channel.After(head).Of(channel.KindMap), c.apply)
 	if err != nil {
 		c.cancel()
 		return nil, err

@@ -97,3 +97,30 @@ func startRedis(t *testing.T, opts redistest.Options) *redistest.Server {
 	t.Helper()
 	return redistest.Start(t, opts)
 }
+
+// appendRaw appends data to the channel of map name as another client could, with plain
+// commands and no kind check: one message at the next seq, logged and published.
+func appendRaw[V any](t testing.TB, n node[V], prefix, name string, data string) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	rc := n.cl.Redis()
+	base := prefix + ":{" + name + "}:"
+	epoch, err := rc.Do(ctx, rc.B().Hget().Key(base+"meta").Field("epoch").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := rc.Do(ctx, rc.B().Hincrby().Key(base+"meta").Field("seq").Increment(1).Build()).AsUint64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	env := "rs1 " + epoch + " " + strconv.FormatUint(seq, 10) + " " + now + " 1 " + strconv.Itoa(len(data)) + "\n" + data
+	if err := rc.Do(ctx, rc.B().Xadd().Key(base+"log").Id(strconv.FormatUint(seq, 10)+"-0").FieldValue().
+		FieldValue("e", env).FieldValue("t", now).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Do(ctx, rc.B().Publish().Channel(base+"pub").Message(env).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}

@@ -45,6 +45,7 @@ type Map[V any] struct {
 	applied    uint64 // seq of the last change applied (or of the snapshot)
 	readyAt    uint64 // the replica is current once applied reaches it
 	ready      bool
+	fault      error                // why the replica cannot load: the name is not a map's; nil otherwise
 	generation uint64               // snapshots loaded so far
 	changed    chan struct{}        // closed and replaced whenever applied moves
 	wants      map[uint64][]capture // digests asked for by Verify, by seq
@@ -125,7 +126,9 @@ func (m *Map[V]) Ready() bool {
 	return m.ready
 }
 
-// WaitReady waits until the replica is ready, ctx ends, or the Map is closed.
+// WaitReady waits until the replica is ready, ctx ends, or the Map is closed. When the name
+// holds a channel, not a map, it returns an error matching channel.ErrWrongKind (the replica
+// keeps checking, and loads if the name becomes a map's).
 func (m *Map[V]) WaitReady(ctx context.Context) error {
 	return m.waitUntil(ctx, func() bool { return m.ready })
 }
@@ -140,10 +143,13 @@ func (m *Map[V]) WaitFor(ctx context.Context, seq uint64) error {
 func (m *Map[V]) waitUntil(ctx context.Context, cond func() bool) error {
 	for {
 		m.mu.RLock()
-		ok, ch := cond(), m.changed
+		ok, ch, fault := cond(), m.changed, m.fault
 		m.mu.RUnlock()
 		if ok {
 			return nil
+		}
+		if fault != nil {
+			return fault
 		}
 		select {
 		case <-ch:

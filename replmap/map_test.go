@@ -37,7 +37,9 @@ func TestConcurrentWritersConverge(t *testing.T) {
 				key := fmt.Sprintf("k%d", r.IntN(40))
 				var err error
 				if r.IntN(5) == 0 {
-					_, err = n.m.Delete(context.Background(), key)
+					if _, err = n.m.Delete(context.Background(), key); errors.Is(err, ErrNotFound) {
+						err = nil
+					}
 				} else {
 					_, err = n.m.Set(context.Background(), key, fmt.Sprintf("node%d-%d", i, j))
 				}
@@ -226,9 +228,23 @@ func TestDeleteAndRecreate(t *testing.T) {
 	if v, ver, err := b.m.Get("k"); err != nil || v != "two" || ver != v3 {
 		t.Fatalf("other node: %q %d %v, want two at %d", v, ver, err, v3)
 	}
-	// Deleting an absent key writes nothing visible.
-	if _, err := a.m.Delete(ctx, "never"); err != nil {
+	// Deleting an absent key writes nothing: ErrNotFound, and the head does not move.
+	if seq, err := a.m.Delete(ctx, "never"); !errors.Is(err, ErrNotFound) || seq != 0 {
+		t.Fatalf("delete of an absent key: seq %d, %v; want ErrNotFound", seq, err)
+	}
+	if head, err := a.cl.Head(ctx, "m"); err != nil || head.Seq != v3 {
+		t.Fatalf("head after deleting an absent key: %v, %v; want seq %d", head, err, v3)
+	}
+	// In a write with other operations, the delete of an absent key is left out of the change.
+	v4, err := a.m.Write(ctx, Op[string]{Key: "never", Delete: true}, Op[string]{Key: "k", Value: "three"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	for ch, err := range a.m.Watch(ctx, channel.After(channel.Position{Seq: v4 - 1})) {
+		if err != nil || ch.Key != "k" || ch.Version != v4 {
+			t.Fatalf("first change of the write: %+v, %v; want only the set of k", ch, err)
+		}
+		break
 	}
 	verify(t, a.m)
 	verify(t, b.m)
@@ -479,10 +495,11 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("snapshot Get(junk): %v", err)
 	}
 	verify(t, b.m)
-	// Junk published on the map's channel is skipped.
-	if _, err := a.cl.Publish(ctx, "m", []byte("not a change")); err != nil {
-		t.Fatal(err)
+	// The map's channel refuses plain messages; junk appended by another client is skipped.
+	if _, err := a.cl.Publish(ctx, "m", []byte("not a change")); !errors.Is(err, channel.ErrWrongKind) {
+		t.Fatalf("Publish on a map's channel: %v, want ErrWrongKind", err)
 	}
+	appendRaw(t, a, prefix, "m", "not a change")
 	seq, _ = a.m.Set(ctx, "after", map[string]int{"b": 2})
 	if _, _, err := a.m.Get("after"); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,15 @@ import (
 func (m *Map[V]) run() {
 	for attempt := 0; m.ctx.Err() == nil; {
 		pos, err := m.bootstrap(m.ctx)
+		if errors.Is(err, channel.ErrWrongKind) {
+			m.mu.Lock()
+			if m.fault == nil {
+				m.cfg.Logger.Error("redisync: cannot load the map", "map", m.name, "err", err)
+			}
+			m.fault = err
+			m.notifyLocked()
+			m.mu.Unlock()
+		}
 		if err != nil {
 			if m.ctx.Err() != nil {
 				return
@@ -28,7 +37,7 @@ func (m *Map[V]) run() {
 			continue
 		}
 		attempt = 0
-		sub, err := m.cl.Subscribe(m.ctx, m.name, channel.After(pos), m.apply)
+		sub, err := m.cl.Subscribe(m.ctx, m.name, channel.After(pos).Of(channel.KindMap), m.apply)
 		if err != nil {
 			return // the channel client is closed
 		}
@@ -57,6 +66,13 @@ func (m *Map[V]) run() {
 // "Maps"); the replica is ready once it has applied the head read after the scan.
 func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	start := time.Now()
+	kind, err := m.cl.Kind(ctx, m.name)
+	if err != nil {
+		return channel.Position{}, err
+	}
+	if kind != "" && kind != channel.KindMap {
+		return channel.Position{}, &channel.KindError{Name: m.name, Kind: kind, Want: channel.KindMap}
+	}
 	first, err := m.cl.Head(ctx, m.name)
 	if err != nil {
 		return channel.Position{}, err
@@ -80,6 +96,7 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	}
 
 	m.mu.Lock()
+	m.fault = nil
 	m.entries, m.bad, m.digest = entries, bad, digest
 	m.epoch, m.applied, m.readyAt = first.Epoch, first.Seq, last.Seq
 	m.generation++

@@ -78,7 +78,7 @@ func TestChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for ev, err := range n.cl.Events(ctx, "m", channel.After(channel.Position{Seq: seq - 1})) {
+	for ev, err := range n.cl.Events(ctx, "m", channel.After(channel.Position{Seq: seq - 1}).Of(channel.KindMap)) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,9 @@ type Change[V any] struct {
 // Watch streams the map's changes after from, in seq order, each exactly once, from the map's
 // channel: it needs no replica and can resume from any position the log still holds. It yields
 // a non-nil error once, as its last pair, to say why it ended. Messages of the channel that are
-// not change records are skipped.
+// not change records are skipped. With channel.FromNow the start is fixed when Watch returns:
+// every write that begins after it is yielded. A name that is a channel, not a map, ends the
+// watch with an error matching channel.ErrWrongKind.
 func (m *Map[V]) Watch(ctx context.Context, from channel.From) iter.Seq2[Change[V], error] {
 	return Watch(ctx, m.cl, m.name, from, m.cfg.Codec)
 }
@@ -41,12 +43,13 @@ func Watch[V any](ctx context.Context, cl *channel.Client, name string, from cha
 	if codec == nil {
 		codec = JSON[V]{}
 	}
+	if _, err := mapKey(cl, name, "meta"); err != nil {
+		return func(yield func(Change[V], error) bool) { yield(Change[V]{}, err) }
+	}
+	// Created here, not in the loop: with FromNow the start is fixed when Watch returns.
+	events := cl.Events(ctx, name, from.Of(channel.KindMap))
 	return func(yield func(Change[V], error) bool) {
-		if _, err := mapKey(cl, name, "meta"); err != nil {
-			yield(Change[V]{}, err)
-			return
-		}
-		for ev, err := range cl.Events(ctx, name, from) {
+		for ev, err := range events {
 			if err != nil {
 				yield(Change[V]{}, err)
 				return

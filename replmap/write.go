@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/rueidis"
 
@@ -25,8 +26,8 @@ func (m *Map[V]) Set(ctx context.Context, key string, v V) (uint64, error) {
 	return m.Write(ctx, Op[V]{Key: key, Value: v})
 }
 
-// Delete deletes key and returns the seq of the write (deleting an absent key is a write
-// that changes nothing).
+// Delete deletes key and returns the seq of the write. Deleting an absent key writes nothing
+// and returns an error matching ErrNotFound.
 func (m *Map[V]) Delete(ctx context.Context, key string) (uint64, error) {
 	return m.Write(ctx, Op[V]{Key: key, Delete: true})
 }
@@ -44,7 +45,9 @@ func (m *Map[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (
 
 // Write applies ops atomically as one change with one seq: every replica and every watcher
 // sees all of it or none of it. When any guarded op's key is not at its IfVersion, nothing is
-// applied and the error is a *ConflictError. A key may appear once per write.
+// applied and the error is a *ConflictError. A key may appear once per write. A delete of an
+// absent key changes nothing and is left out of the change; a write that would change nothing
+// at all (only such deletes) appends nothing and returns an error matching ErrNotFound.
 //
 // Write returns once Redis has applied the change and, unless Config.NoWaitOnWrite, once this
 // replica has applied it too, so that a Get that follows sees it (or something newer).
@@ -125,22 +128,41 @@ func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Positi
 func parseWriteReply[V any](vs []rueidis.RedisMessage, ops []Op[V]) (channel.Position, error) {
 	strs := make([]string, len(vs))
 	for i, v := range vs {
-		strs[i], _ = v.ToString()
+		var err error
+		if strs[i], err = v.ToString(); err != nil {
+			return channel.Position{}, fmt.Errorf("replmap: write script value %d: %w", i, err)
+		}
 	}
+	bad := fmt.Errorf("replmap: write script returned %q", strs)
 	if len(strs) < 3 {
-		return channel.Position{}, fmt.Errorf("replmap: write script returned %q", strs)
+		return channel.Position{}, bad
 	}
-	seq, _ := strconv.ParseUint(strs[1], 10, 64)
+	seq, err := strconv.ParseUint(strs[1], 10, 64)
+	if err != nil {
+		return channel.Position{}, bad
+	}
 	switch strs[2] {
 	case "ok", "dup":
+		if seq == 0 {
+			return channel.Position{}, bad
+		}
 		return channel.Position{Epoch: strs[0], Seq: seq}, nil
+	case "notfound":
+		keys := make([]string, len(ops))
+		for i, o := range ops {
+			keys[i] = strconv.Quote(o.Key)
+		}
+		return channel.Position{}, fmt.Errorf("%w: %s (nothing was written)", ErrNotFound, strings.Join(keys, ", "))
 	case "conflict":
-		i, _ := strconv.Atoi(strs[3])
-		actual, _ := strconv.ParseUint(strs[4], 10, 64)
-		if i < 1 || i > len(ops) {
-			return channel.Position{}, fmt.Errorf("replmap: write script reported a conflict on op %d of %d", i, len(ops))
+		if len(strs) != 5 {
+			return channel.Position{}, bad
+		}
+		i, err1 := strconv.Atoi(strs[3])
+		actual, err2 := strconv.ParseUint(strs[4], 10, 64)
+		if err1 != nil || err2 != nil || i < 1 || i > len(ops) {
+			return channel.Position{}, bad
 		}
 		return channel.Position{}, &ConflictError{Key: ops[i-1].Key, Expected: ops[i-1].IfVersion, Actual: actual}
 	}
-	return channel.Position{}, fmt.Errorf("replmap: write script returned %q", strs)
+	return channel.Position{}, bad
 }

@@ -1,13 +1,18 @@
 -- fetch.lua reads a channel's epoch and head, and the log entries that hold seqs from FROM on,
--- atomically: up to COUNT entries, stopping early past BUDGET bytes. Read-only.
+-- atomically: up to COUNT entries, stopping early past BUDGET bytes. Read-only. With KIND, a
+-- name that holds another kind is an error "WRONGKIND <its kind>".
 -- See PROTOCOL.md, "Reading the log".
 local meta = KEYS[1]
 local log = KEYS[2]
 local from = tonumber(ARGV[1])   -- first seq wanted
 local count = tonumber(ARGV[2])  -- entries wanted, 0 for the head alone
 local budget = tonumber(ARGV[3]) -- stop after this many bytes of envelopes
+local kind = ARGV[4]             -- optional: "channel" or "map", the kind the reader expects
 
-local m = redis.call('HMGET', meta, 'epoch', 'seq')
+local m = redis.call('HMGET', meta, 'epoch', 'seq', 'kind')
+if kind and kind ~= '' and m[3] and m[3] ~= kind then
+  return redis.error_reply('WRONGKIND ' .. m[3])
+end
 if not m[1] then
   return {'', '0'}
 end

@@ -1,16 +1,36 @@
 -- lib.lua: functions shared by the scripts that append to a channel. Each script is sent to
 -- Redis as lib.lua followed by its own text. See PROTOCOL.md.
 
--- channel_epoch returns the channel's epoch, and true when it had none: it then creates a new
--- history with newepoch (whatever log is left belongs to a lost history).
-local function channel_epoch(meta, log, newepoch)
-  local epoch = redis.call('HGET', meta, 'epoch')
-  if epoch then
-    return epoch, false
+-- channel_state checks that the name holds kind ("channel" or "map") and returns the channel's
+-- epoch, whether it had none, and the retention stored with it (maxlen messages, maxage ms; 0:
+-- no limit). A channel without an epoch starts a new history with newepoch (whatever log is
+-- left belongs to a lost history). A channel without a stored kind or retention adopts kind and
+-- the caller's maxlen and maxage. Nothing is written before the kind is checked.
+local function channel_state(meta, log, kind, newepoch, maxlen, maxage)
+  local m = redis.call('HMGET', meta, 'epoch', 'kind', 'maxlen', 'maxage')
+  if m[2] and m[2] ~= kind then
+    error({err = 'WRONGKIND ' .. m[2]})
   end
-  redis.call('DEL', log)
-  redis.call('HSET', meta, 'epoch', newepoch, 'seq', 0)
-  return newepoch, true
+  local epoch, fresh, set = m[1], false, {}
+  if not epoch then
+    redis.call('DEL', log)
+    epoch, fresh = newepoch, true
+    set[#set + 1] = 'epoch'; set[#set + 1] = newepoch
+    set[#set + 1] = 'seq'; set[#set + 1] = '0'
+  end
+  if not m[2] then
+    set[#set + 1] = 'kind'; set[#set + 1] = kind
+  end
+  if m[3] and m[4] then
+    maxlen, maxage = tonumber(m[3]), tonumber(m[4])
+  else
+    set[#set + 1] = 'maxlen'; set[#set + 1] = string.format('%d', maxlen)
+    set[#set + 1] = 'maxage'; set[#set + 1] = string.format('%d', maxage)
+  end
+  if #set > 0 then
+    redis.call('HSET', meta, unpack(set))
+  end
+  return epoch, fresh, maxlen, maxage
 end
 
 -- applied_seq returns the first seq of an earlier call with the same token in this epoch, or
@@ -57,24 +77,22 @@ local function append(meta, log, epoch, data, now, maxlen, maxage)
     end
   end
   if maxage > 0 then
-    -- Entries are in time order: drop expired ones from the oldest end, at most 100 a call.
+    -- Entries are in time order: drop the expired ones from the oldest end, at most 100 a call.
+    -- The entry just appended is never expired.
     local cutoff = tonumber(now) - maxage
-    local keep, expired = nil, nil
+    local expired = nil
     for _, entry in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 100)) do
       local fields, t = entry[2], nil
       for i = 1, #fields, 2 do
         if fields[i] == 't' then t = tonumber(fields[i + 1]) end
       end
-      if t and t >= cutoff then
-        keep = entry[1]
-        break
-      end
+      if not t or t >= cutoff then break end
       expired = entry[1]
     end
-    if keep then
-      redis.call('XTRIM', log, 'MINID', keep)
-    elseif expired then
-      redis.call('XTRIM', log, 'MINID', string.format('%d-0', last + 1))
+    if expired then
+      -- Entry ids are "<first seq>-0": "<first seq>-1" is above the last expired entry and
+      -- below every entry after it.
+      redis.call('XTRIM', log, 'MINID', (string.gsub(expired, '-%d+$', '-1')))
     end
   end
   return first, env

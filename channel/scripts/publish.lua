@@ -9,18 +9,18 @@ local newepoch = ARGV[3]          -- epoch to create when the channel has none
 local token = tonumber(ARGV[4])   -- idempotency token of this call, 0 for none
 local lowwater = ARGV[5]          -- the producer's tokens below it cannot reach Redis any more
 local idemttl = ARGV[6]           -- ms to remember the producer's tokens
-local maxlen = tonumber(ARGV[7])  -- keep at least the newest maxlen messages, 0 for no limit
-local maxage = tonumber(ARGV[8])  -- drop entries older than this many ms, 0 for no limit
+local maxlen = tonumber(ARGV[7])  -- retention for a channel that has none stored: messages kept,
+local maxage = tonumber(ARGV[8])  -- and ms; 0 for no limit
 local data = {}
 for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
 
-local epoch = channel_epoch(meta, log, newepoch)
+local epoch, _, keeplen, keepage = channel_state(meta, log, 'channel', newepoch, maxlen, maxage)
 local seen = applied_seq(idem, token, epoch)
 if seen then
   return {epoch, seen, '1'}
 end
 local now = now_ms()
-local first, env = append(meta, log, epoch, data, now, maxlen, maxage)
+local first, env = append(meta, log, epoch, data, now, keeplen, keepage)
 remember_token(idem, token, epoch, first, lowwater, idemttl)
 redis.call(pubcmd, pubchan, env)
 return {epoch, string.format('%d', first), '0'}

@@ -18,7 +18,7 @@ local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the versi
                                   -- have ("" for any, "0" for absent)
 local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
 
-local epoch, fresh = channel_epoch(meta, log, newepoch)
+local epoch, fresh, keeplen, keepage = channel_state(meta, log, 'map', newepoch, maxlen, maxage)
 if fresh then
   redis.call('DEL', state)
   redis.call('HSET', meta, 'dx', '0', 'dy', '0', 'n', '0')
@@ -44,6 +44,16 @@ for i = 1, nops do
   end
 end
 
+-- Deleting an absent key changes nothing and is left out of the record; a write that would
+-- change nothing at all appends nothing.
+local changes = 0
+for i = 1, nops do
+  if ARGV[first_op + (i - 1) * 4] == 's' or old[i] > 0 then changes = changes + 1 end
+end
+if changes == 0 then
+  return {epoch, '0', 'notfound'}
+end
+
 local seq = tonumber(redis.call('HGET', meta, 'seq')) + 1
 local sseq = string.format('%d', seq)
 local d = redis.call('HMGET', meta, 'dx', 'dy', 'n')
@@ -59,26 +69,28 @@ local heads, blobs = {}, {}
 for i = 1, nops do
   local a = first_op + (i - 1) * 4
   local kind, key, val = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  if old[i] > 0 then
-    local x, y = lanes(old[i], key)
-    dx, dy, count = (dx - x) % LANE, (dy - y) % LANE, count - 1
+  if kind == 's' or old[i] > 0 then
+    if old[i] > 0 then
+      local x, y = lanes(old[i], key)
+      dx, dy, count = (dx - x) % LANE, (dy - y) % LANE, count - 1
+    end
+    if kind == 's' then
+      redis.call('HSET', state, key, sseq .. ':' .. val)
+      local x, y = lanes(seq, key)
+      dx, dy, count = (dx + x) % LANE, (dy + y) % LANE, count + 1
+    else
+      redis.call('HDEL', state, key)
+    end
+    heads[#heads + 1] = kind .. ' ' .. string.format('%d', old[i]) .. ' ' .. #key .. ' ' .. #val
+    blobs[#blobs + 1] = key
+    blobs[#blobs + 1] = val
   end
-  if kind == 's' then
-    redis.call('HSET', state, key, sseq .. ':' .. val)
-    local x, y = lanes(seq, key)
-    dx, dy, count = (dx + x) % LANE, (dy + y) % LANE, count + 1
-  elseif old[i] > 0 then
-    redis.call('HDEL', state, key)
-  end
-  heads[i] = kind .. ' ' .. string.format('%d', old[i]) .. ' ' .. #key .. ' ' .. #val
-  blobs[#blobs + 1] = key
-  blobs[#blobs + 1] = val
 end
 redis.call('HSET', meta, 'dx', string.format('%d', dx), 'dy', string.format('%d', dy), 'n', string.format('%d', count))
 
-local record = 'm1 ' .. nops .. ' ' .. table.concat(heads, ' ') .. '\n' .. table.concat(blobs)
+local record = 'm1 ' .. #heads .. ' ' .. table.concat(heads, ' ') .. '\n' .. table.concat(blobs)
 local now = now_ms()
-local first, env = append(meta, log, epoch, {record}, now, maxlen, maxage)
+local first, env = append(meta, log, epoch, {record}, now, keeplen, keepage)
 remember_token(idem, token, epoch, first, lowwater, idemttl)
 redis.call(pubcmd, pubchan, env)
 return {epoch, sseq, 'ok'}

@@ -1,0 +1,74 @@
+package replmap
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/redistest"
+)
+
+// A name is a channel or a map for its whole history: each refuses to be used as the other,
+// with an error naming what it is, before anything is written.
+func TestKindsAreEnforced(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	prefix := newPrefix()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}})
+	waitReady(t, n.m)
+	if _, err := n.m.Set(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.cl.Publish(ctx, "ch", []byte("plain")); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := n.cl.Head(ctx, "ch")
+
+	wrong := func(what string, err error, is, want channel.Kind, name string) {
+		t.Helper()
+		var ke *channel.KindError
+		if !errors.Is(err, channel.ErrWrongKind) || !errors.As(err, &ke) || ke.Kind != is || ke.Want != want || ke.Name != name {
+			t.Fatalf("%s: %v, want a KindError: %q is a %s, not a %s", what, err, name, is, want)
+		}
+	}
+	// A message published on a map's name would reach its replicas as a forged change.
+	_, err := n.cl.Publish(ctx, "m", []byte("m1 1 s 0 1 6\nkHACKED"))
+	wrong("Publish on a map", err, channel.KindMap, channel.KindChannel, "m")
+	_, err = n.cl.Subscribe(ctx, "m", channel.FromNow(), func(context.Context, channel.Event) error { return nil })
+	wrong("Subscribe from now to a map", err, channel.KindMap, channel.KindChannel, "m")
+	for _, err := range n.cl.Events(ctx, "m", channel.FromStart()) {
+		wrong("Events of a map", err, channel.KindMap, channel.KindChannel, "m")
+		break
+	}
+	// And the reverse.
+	other := openNode(t, srv.URL(), prefix, "ch", Config[string]{Codec: String{}})
+	_, err = other.m.Set(ctx, "k", "v")
+	wrong("Set on a channel", err, channel.KindChannel, channel.KindMap, "ch")
+	wrong("WaitReady on a channel", other.m.WaitReady(ctx), channel.KindChannel, channel.KindMap, "ch")
+	for _, err := range Watch(ctx, n.cl, "ch", channel.FromStart(), String{}) {
+		wrong("Watch of a channel", err, channel.KindChannel, channel.KindMap, "ch")
+		break
+	}
+	// Nothing was written by the refused calls.
+	if h, _ := n.cl.Head(ctx, "ch"); h != head {
+		t.Fatalf("channel head moved from %v to %v", head, h)
+	}
+	if v, ver, err := n.m.Get("k"); err != nil || v != "v" || ver != 1 {
+		t.Fatalf("map after the refused publish: %q@%d %v", v, ver, err)
+	}
+	verify(t, n.m)
+
+	// A name written before kinds were stored is adopted by its next use.
+	if _, err := srv.Do("HDEL", prefix+":{m}:meta", "kind"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.m.Set(ctx, "k2", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := n.cl.Kind(ctx, "m"); err != nil || k != channel.KindMap {
+		t.Fatalf("kind after adoption: %q, %v", k, err)
+	}
+}
