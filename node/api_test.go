@@ -167,8 +167,30 @@ func TestNodeAPI(t *testing.T) {
 		expect(t, "both conditions", r, http.StatusBadRequest)
 		expect(t, "limit=0", do(t, "GET", n.url+"/v1/maps/m?limit=0", nil), http.StatusBadRequest)
 		expect(t, "limit=abc", do(t, "GET", n.url+"/v1/maps/m?limit=abc", nil), http.StatusBadRequest)
-		expect(t, "from=abc", do(t, "GET", n.url+"/v1/maps/m/watch?from=abc", nil), http.StatusBadRequest)
-		expect(t, "Last-Event-ID abc", do(t, "GET", n.url+"/v1/channels/c/events", nil, "Last-Event-ID", "abc"), http.StatusBadRequest)
+		// A stream's start: the error names the parameter and the forms it takes.
+		for _, tc := range []struct{ name, url, header, param string }{
+			{"from=abc", n.url + "/v1/maps/m/watch?from=abc", "", "?from="},
+			{"from=E:", n.url + "/v1/channels/c/events?from=e1:", "", "?from="},
+			{"from=:3", n.url + "/v1/channels/c/events?from=:3", "", "?from="},
+			{"from=-1", n.url + "/v1/channels/c/events?from=-1", "", "?from="},
+			{"Last-Event-ID abc", n.url + "/v1/channels/c/events", "abc", "Last-Event-ID"},
+			{"Last-Event-ID now", n.url + "/v1/maps/m/watch", "now", "Last-Event-ID"},
+		} {
+			var r reply
+			if tc.header != "" {
+				r = do(t, "GET", tc.url, nil, "Last-Event-ID", tc.header)
+			} else {
+				r = do(t, "GET", tc.url, nil)
+			}
+			e := expect(t, tc.name, r, http.StatusBadRequest).errorText()
+			if !strings.Contains(e, tc.param) || !strings.Contains(e, "EPOCH:SEQ") || !strings.Contains(e, " SEQ") {
+				t.Errorf("%s: error %q does not name %s and the forms it takes (EPOCH:SEQ, SEQ)", tc.name, e, tc.param)
+			}
+			if tc.param == "?from=" && !strings.Contains(e, `"now"`) {
+				t.Errorf("%s: error %q does not say that ?from= takes \"now\"", tc.name, e)
+			}
+		}
+		expect(t, "from and epoch disagree", do(t, "GET", n.url+"/v1/channels/c/events?from=e1:3&epoch=e2", nil), http.StatusBadRequest)
 		r = expect(t, "unknown path", do(t, "GET", n.url+"/v2/what", nil), http.StatusNotFound)
 		if r.errorText() == "" {
 			t.Errorf("unknown path: body %q is not a JSON error", r.body)

@@ -35,33 +35,44 @@
 //
 // # Server-Sent Events
 //
-// Each stream begins with "retry: 1000" and "id: S", S being the position it starts after,
-// so that a client cut off before the first event resumes from there. Then:
+// Every event's id is its position, "EPOCH:SEQ": the seq and the epoch of the history it
+// belongs to (a Redis that lost its data starts a new epoch, numbering from 1 again), or a
+// bare "SEQ" when there is no epoch (a channel without history). Each stream begins with
+// "retry: 1000" and an id-only frame "id: EPOCH:SEQ", the position it starts after, so that a
+// client cut off before the first event resumes from there. Then:
 //
-//	id: 42
-//	data: {"seq":42,"epoch":"…","time":"…","changes":[{"op":"set","key":"a","value":"1","version":42,"old_version":0}, …]}
+//	id: 8f3a…:42
+//	data: {"seq":42,"epoch":"8f3a…","pos":"8f3a…:42","time":"…","changes":[{"op":"set","key":"a","value":"1","version":42,"old_version":0}, …]}
 //
 // for a map (every operation of one atomic write in one event, so that the id names the
 // write and resuming after it never splits one), and
 //
-//	id: 7
-//	data: {"seq":7,"epoch":"…","time":"…","data":"hello"}
+//	id: 8f3a…:7
+//	data: {"seq":7,"epoch":"8f3a…","pos":"8f3a…:7","time":"…","data":"hello"}
 //
-// for a channel. A value or message that is not UTF-8 is base64-encoded with "base64":true.
-// History that cannot be delivered (trimmed from the log, or lost by Redis) is announced as
+// for a channel. "pos" is the event's id, for a client that keeps the data rather than the
+// id. A value or message that is not UTF-8 is base64-encoded with "base64":true. History that
+// cannot be delivered (trimmed from the log, or lost by Redis) is announced as
 //
-//	id: 50
+//	id: 8f3a…:50
 //	event: reset
-//	data: {"seq":50,"epoch":"…","reset":{"reason":"trimmed","from":10,"to":50}}
+//	data: {"seq":50,"epoch":"8f3a…","pos":"8f3a…:50","reset":{"reason":"trimmed","from":10,"to":50,"old_epoch":"8f3a…","new_epoch":"8f3a…"}}
 //
-// whose id is the position the stream continues after. A stream resumes after the seq in the
-// Last-Event-ID header (what EventSource sends when it reconnects), else after ?from=N, else
-// from now; ?epoch=E makes a resume detect that Redis lost epoch E meanwhile. Every change
-// after that position is sent exactly once, in order. A comment line is sent every
-// Config.KeepAlive while idle. Streams end when the client leaves and when the node shuts
-// down (the client then resumes elsewhere or later). A slow client makes its stream catch
-// up from the log, holding at most a few events in memory; one that accepts nothing for
-// Config.StreamTimeout is cut off.
+// whose id is the position the stream continues after. The range from…to is in old_epoch;
+// "to" is null when its end is unknown (reason "epoch-changed": every seq of the old epoch
+// from "from" on is lost, and the stream goes on from seq 1 of new_epoch).
+//
+// A stream starts after the position in the Last-Event-ID header (what EventSource sends when
+// it reconnects), else after ?from=, else from now. Both take "EPOCH:SEQ" (an event's id, as
+// sent) or a bare "SEQ", read as a seq of the current epoch (0: from the oldest message the
+// log holds); ?from= also takes "now", the default. Anything else answers 400. A position of
+// another epoch than the current one (Redis lost the history meanwhile) yields a reset
+// (epoch-changed) before any message, never a silent skip. ?epoch=E gives the epoch of a bare
+// seq, the older way of naming it. Every change after the start is sent exactly once, in
+// order. A comment line is sent every Config.KeepAlive while idle. Streams end when the client
+// leaves and when the node shuts down (the client then resumes elsewhere or later). A slow
+// client makes its stream catch up from the log, holding at most a few events in memory; one
+// that accepts nothing for Config.StreamTimeout is cut off.
 //
 // # Security
 //

@@ -289,3 +289,38 @@ func startRedis(t *testing.T) *redistest.Server {
 	t.Helper()
 	return redistest.Start(t, redistest.Options{})
 }
+
+// eventIn is the data of an SSE event as a client reads it: the fields every kind of event
+// has, and a reset's details. It is decoded independently of the types that encode it.
+type eventIn struct {
+	Seq   uint64  `json:"seq"`
+	Epoch string  `json:"epoch"`
+	Pos   *string `json:"pos"`
+	Data  string  `json:"data"`
+	Reset *struct {
+		Reason   string  `json:"reason"`
+		From     uint64  `json:"from"`
+		To       *uint64 `json:"to"` // null: no known end
+		OldEpoch string  `json:"old_epoch"`
+		NewEpoch string  `json:"new_epoch"`
+	} `json:"reset"`
+}
+
+// decodeEvent decodes ev's data and checks that its "pos" is its id, as a client that keeps
+// either must find.
+func decodeEvent(t *testing.T, ev sseEventIn) eventIn {
+	t.Helper()
+	var in eventIn
+	if err := json.Unmarshal([]byte(ev.data), &in); err != nil {
+		t.Fatalf("event %+v: data is not the JSON expected: %v", ev, err)
+	}
+	if in.Pos == nil || *in.Pos != ev.id {
+		t.Fatalf("event %+v: \"pos\" is not the event's id", ev)
+	}
+	return in
+}
+
+// pos formats a position as the streams write their ids: "EPOCH:SEQ".
+func pos(epoch string, seq uint64) string {
+	return channel.Position{Epoch: epoch, Seq: seq}.String()
+}

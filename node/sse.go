@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/redisync/redisync/channel"
@@ -27,44 +26,56 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // sseEvent is one event of a stream.
 type sseEvent struct {
-	id   uint64
+	id   string // the event's position, Position.String()
 	typ  string // "" for a plain message, "reset" for a reset
 	data []byte // one line of JSON
 }
 
+// positionForms says what a stream's start position may be, for error messages.
+const positionForms = "EPOCH:SEQ or SEQ (the id of an event, to start after it; a bare SEQ is a seq of the current epoch, 0 starts at the oldest message the log holds)"
+
 // parseStart says where a stream starts. The Last-Event-ID header (sent by a reconnecting
-// EventSource) wins over ?from=; both name the seq after which to start. ?from=now (the
-// default) starts after the head; ?epoch=E makes a resume detect that Redis lost the history
-// E meanwhile (a reset). It returns the position to start after, or now.
+// EventSource) wins over ?from=. Both take a position as the streams write it in their ids,
+// "EPOCH:SEQ", or a bare "SEQ" (a seq of the current epoch); ?from= also takes "now" (the
+// default), which starts after the head. ?epoch=E gives the epoch of a bare seq, the older way
+// of naming it. It returns the position to start after, or now.
 func parseStart(r *http.Request) (pos channel.Position, now bool, err error) {
 	q := r.URL.Query()
-	pos.Epoch = q.Get("epoch")
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		pos.Seq, err = strconv.ParseUint(id, 10, 64)
-		if err != nil {
-			return pos, false, fmt.Errorf("Last-Event-ID %q: want a seq (a whole number)", id)
+	text, param := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if text == "" {
+		text, param = q.Get("from"), "?from="
+		if text == "" || text == "now" {
+			return pos, true, nil
 		}
-		return pos, false, nil
 	}
-	from := q.Get("from")
-	if from == "" || from == "now" {
-		return pos, true, nil
-	}
-	pos.Seq, err = strconv.ParseUint(from, 10, 64)
+	pos, err = channel.ParsePosition(text)
 	if err != nil {
-		return pos, false, fmt.Errorf(`from %q: want "now" or a seq to start after (0: everything the log holds)`, from)
+		forms := positionForms
+		if param == "?from=" {
+			forms = `"now", ` + forms
+		}
+		return pos, false, fmt.Errorf("%s %q: want %s", param, text, forms)
+	}
+	if e := q.Get("epoch"); e != "" {
+		if _, err := channel.ParsePosition(e + ":0"); err != nil {
+			return pos, false, fmt.Errorf("?epoch= %q is not an epoch (the part of an event's id before the colon)", e)
+		}
+		if pos.Epoch != "" && pos.Epoch != e {
+			return pos, false, fmt.Errorf("%s %q names epoch %s but ?epoch= is %s: send one of them", param, text, pos.Epoch, e)
+		}
+		pos.Epoch = e
 	}
 	return pos, false, nil
 }
 
-// watchMap streams the changes of a map: one event per write, id = the write's seq, data =
-// {"seq","epoch","time","changes":[…]} with every operation of the write.
+// watchMap streams the changes of a map: one event per write, id = the write's position,
+// data = {"seq","epoch","pos","time","changes":[…]} with every operation of the write.
 func (n *Node) watchMap(w http.ResponseWriter, r *http.Request) {
 	h, ok := n.mapFor(w, r)
 	if !ok {
 		return
 	}
-	n.stream(w, r, h.name, func(ev channel.Event) (sseEvent, bool) {
+	n.stream(w, r, h.name, channel.KindMap, func(ev channel.Event) (sseEvent, bool) {
 		if ev.Reset != nil {
 			return resetEvent(ev), true
 		}
@@ -77,13 +88,14 @@ func (n *Node) watchMap(w http.ResponseWriter, r *http.Request) {
 }
 
 // channelEvents streams the messages of a relayed channel: one event per message, id = its
-// seq, data = {"seq","epoch","time","data"} (plus "base64":true when data is not UTF-8).
+// position, data = {"seq","epoch","pos","time","data"} (plus "base64":true when data is not
+// UTF-8).
 func (n *Node) channelEvents(w http.ResponseWriter, r *http.Request) {
 	c, ok := n.channelFor(w, r)
 	if !ok {
 		return
 	}
-	n.stream(w, r, c.name, func(ev channel.Event) (sseEvent, bool) {
+	n.stream(w, r, c.name, channel.KindChannel, func(ev channel.Event) (sseEvent, bool) {
 		if ev.Reset != nil {
 			return resetEvent(ev), true
 		}
@@ -91,10 +103,10 @@ func (n *Node) channelEvents(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// stream answers an SSE stream of the channel name (a map's or a relayed one), converting
-// each event with conv (which may skip one). It ends when the client leaves, when the node
-// drains, or when the subscription fails.
-func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, conv func(channel.Event) (sseEvent, bool)) {
+// stream answers an SSE stream of the name (a map's change log or a relayed channel, as kind
+// says), converting each event with conv (which may skip one). It ends when the client
+// leaves, when the node drains, or when the subscription fails.
+func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind channel.Kind, conv func(channel.Event) (sseEvent, bool)) {
 	start, now, err := parseStart(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -132,7 +144,7 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, conv 
 	defer rc.SetWriteDeadline(time.Time{})
 	out := &streamWriter{w: w, rc: rc, timeout: n.cfg.StreamTimeout}
 	// An event without data sets the client's last event ID without dispatching anything.
-	fmt.Fprintf(&out.buf, "retry: %d\nid: %d\n\n", sseRetry, start.Seq)
+	fmt.Fprintf(&out.buf, "retry: %d\nid: %s\n\n", sseRetry, start)
 	if out.flush() != nil {
 		return
 	}
@@ -147,7 +159,7 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, conv 
 			done <- err
 			close(events)
 		}()
-		for ev, e := range n.cl.Events(ctx, name, channel.After(start)) {
+		for ev, e := range n.cl.Events(ctx, name, channel.After(start).Of(kind)) {
 			if e != nil {
 				err = e
 				return
@@ -224,7 +236,7 @@ type streamWriter struct {
 }
 
 func (s *streamWriter) event(ev sseEvent) {
-	fmt.Fprintf(&s.buf, "id: %d\n", ev.id)
+	fmt.Fprintf(&s.buf, "id: %s\n", ev.id)
 	if ev.typ != "" {
 		fmt.Fprintf(&s.buf, "event: %s\n", ev.typ)
 	}
@@ -256,38 +268,43 @@ type wireChange struct {
 	OldVersion uint64  `json:"old_version"`
 }
 
-// wireWrite is the data of a map's write event.
+// wireWrite is the data of a map's write event. Pos is the event's id: Position.String().
 type wireWrite struct {
 	Seq     uint64       `json:"seq"`
 	Epoch   string       `json:"epoch"`
+	Pos     string       `json:"pos"`
 	Time    string       `json:"time"`
 	Changes []wireChange `json:"changes"`
 }
 
-// wireMessage is the data of a channel's message event.
+// wireMessage is the data of a channel's message event. Pos is the event's id.
 type wireMessage struct {
 	Seq    uint64 `json:"seq"`
 	Epoch  string `json:"epoch"`
+	Pos    string `json:"pos"`
 	Time   string `json:"time"`
 	Data   string `json:"data"`
 	Base64 bool   `json:"base64,omitempty"`
 }
 
-// wireReset is the data of a reset event.
+// wireReset is the data of a reset event: seq, epoch and pos are the position the stream
+// continues after (pos is the event's id). To is null when the range has no known end
+// (channel.Reset.Open: every seq of the old epoch from From on).
 type wireReset struct {
 	Seq   uint64 `json:"seq"`
 	Epoch string `json:"epoch"`
+	Pos   string `json:"pos"`
 	Reset struct {
-		Reason   string `json:"reason"`
-		From     uint64 `json:"from"`
-		To       uint64 `json:"to"`
-		OldEpoch string `json:"old_epoch,omitempty"`
-		NewEpoch string `json:"new_epoch,omitempty"`
+		Reason   string  `json:"reason"`
+		From     uint64  `json:"from"`
+		To       *uint64 `json:"to"`
+		OldEpoch string  `json:"old_epoch,omitempty"`
+		NewEpoch string  `json:"new_epoch,omitempty"`
 	} `json:"reset"`
 }
 
 func writeEvent(ev channel.Event, changes []replmap.Change[[]byte]) sseEvent {
-	ww := wireWrite{Seq: ev.Seq, Epoch: ev.Epoch, Time: ev.Time.UTC().Format(timeFormat), Changes: make([]wireChange, len(changes))}
+	ww := wireWrite{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String(), Time: ev.Time.UTC().Format(timeFormat), Changes: make([]wireChange, len(changes))}
 	for i, c := range changes {
 		wc := wireChange{Op: "set", Key: c.Key, Version: c.Version, OldVersion: c.OldVersion}
 		if c.Deleted {
@@ -299,22 +316,26 @@ func writeEvent(ev channel.Event, changes []replmap.Change[[]byte]) sseEvent {
 		ww.Changes[i] = wc
 	}
 	b, _ := json.Marshal(ww)
-	return sseEvent{id: ev.Seq, data: b}
+	return sseEvent{id: ev.Position.String(), data: b}
 }
 
 func messageEvent(ev channel.Event) sseEvent {
 	d, b64 := jsonValue(ev.Data)
-	b, _ := json.Marshal(wireMessage{Seq: ev.Seq, Epoch: ev.Epoch, Time: ev.Time.UTC().Format(timeFormat), Data: d, Base64: b64})
-	return sseEvent{id: ev.Seq, data: b}
+	b, _ := json.Marshal(wireMessage{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String(), Time: ev.Time.UTC().Format(timeFormat), Data: d, Base64: b64})
+	return sseEvent{id: ev.Position.String(), data: b}
 }
 
 func resetEvent(ev channel.Event) sseEvent {
-	wr := wireReset{Seq: ev.Seq, Epoch: ev.Epoch}
+	wr := wireReset{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String()}
 	r := ev.Reset
-	wr.Reset.Reason, wr.Reset.From, wr.Reset.To = string(r.Reason), r.From, r.To
+	wr.Reset.Reason, wr.Reset.From = string(r.Reason), r.From
+	if !r.Open {
+		to := r.To
+		wr.Reset.To = &to
+	}
 	wr.Reset.OldEpoch, wr.Reset.NewEpoch = r.OldEpoch, r.NewEpoch
 	b, _ := json.Marshal(wr)
-	return sseEvent{id: ev.Seq, typ: "reset", data: b}
+	return sseEvent{id: ev.Position.String(), typ: "reset", data: b}
 }
 
 // oneLine keeps s on one line of an SSE comment.
