@@ -205,6 +205,10 @@ func (n *Node) writeKey(w http.ResponseWriter, r *http.Request, del bool) {
 			w.Header().Set("ETag", etag(ce.Actual))
 		}
 		writeJSON(w, http.StatusPreconditionFailed, body)
+	case del && errors.Is(err, replmap.ErrNotFound):
+		// Nothing was written: there was nothing to delete.
+		h.writes.conflict.Add(1)
+		writeErrorf(w, http.StatusNotFound, "key %q not found in map %q: nothing to delete", key, h.name)
 	default:
 		h.writes.failed.Add(1)
 		n.writeFailure(w, r, err, "write to map "+strconv.Quote(h.name))

@@ -106,7 +106,29 @@ func TestNodeAPI(t *testing.T) {
 			t.Errorf("DELETE answered %s, want deleted:true", r.body)
 		}
 		expect(t, "GET deleted", do(t, "GET", key+"k", nil), http.StatusNotFound)
-		expect(t, "DELETE absent", do(t, "DELETE", key+"k", nil), http.StatusOK)
+	})
+
+	t.Run("delete absent", func(t *testing.T) {
+		expect(t, "PUT", do(t, "PUT", key+"gone", strings.NewReader("x")), http.StatusOK)
+		expect(t, "DELETE", do(t, "DELETE", key+"gone", nil), http.StatusOK)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		before, err := n.cl.Head(ctx, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"gone", "never"} {
+			r := expect(t, "DELETE absent "+k, do(t, "DELETE", key+k, nil), http.StatusNotFound)
+			if e := r.errorText(); !strings.Contains(e, strconv.Quote(k)) || !strings.Contains(e, `"m"`) {
+				t.Errorf("DELETE absent %s: error %q does not name the key and the map", k, e)
+			}
+			if ct := r.hdr.Get("Content-Type"); ct != "application/json" || r.hdr.Get("ETag") != "" {
+				t.Errorf("DELETE absent %s: Content-Type %q, ETag %q; want JSON and no ETag", k, ct, r.hdr.Get("ETag"))
+			}
+		}
+		if after, err := n.cl.Head(ctx, "m"); err != nil || after != before {
+			t.Errorf("the map's head moved from %v to %v (%v): a delete of an absent key wrote something", before, after, err)
+		}
 	})
 
 	t.Run("keys", func(t *testing.T) {

@@ -7,7 +7,8 @@
 //
 //	GET    /v1/maps/{map}/keys/{key}   the value's bytes; ETag: "<version>"; If-None-Match → 304
 //	PUT    /v1/maps/{map}/keys/{key}   store the body; 200 {"map","key","version"}, ETag: "<version>"
-//	DELETE /v1/maps/{map}/keys/{key}   delete; 200 {"map","key","version","deleted":true}, ETag
+//	DELETE /v1/maps/{map}/keys/{key}   delete; 200 {"map","key","version","deleted":true}, ETag;
+//	                                   404 when the key is absent (nothing is written)
 //	GET    /v1/maps/{map}              keys in byte order: ?after=KEY&limit=N&prefix=P&values=true
 //	GET    /v1/maps/{map}/watch        SSE: one event per write
 //	GET    /v1/maps                    the maps this node serves, with position, keys and digest

@@ -130,7 +130,7 @@ var (
 	descSnaps     = desc("redisync_map_snapshots_total", "Snapshots the replica loaded, the first one included.", "map")
 	descResnaps   = desc("redisync_map_resnapshots_total", "Snapshots loaded again after a reset or a digest mismatch.", "map")
 	descMatch     = desc("redisync_map_digest_match", "1 if the replica's digest equalled Redis's at the same seq when last compared, 0 if not; absent before.", "map")
-	descWrites    = desc("redisync_map_writes_total", "Writes made through this node's HTTP API, by result (ok, conflict, error).", "map", "result")
+	descWrites    = desc("redisync_map_writes_total", "Writes made through this node's HTTP API, by result (ok; conflict: a failed condition or a delete of an absent key; error).", "map", "result")
 	descChanHead  = desc("redisync_channel_head_seq", "Seq of the newest message of a relayed channel, at the last heartbeat.", "channel")
 )
 
