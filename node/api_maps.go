@@ -40,14 +40,30 @@ func (n *Node) keyFor(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return key, true
 }
 
-// ready answers 503 unless h's replica is ready.
+// ready answers 503 unless h's replica is ready, or 409 when it cannot load because the
+// name holds a channel.
 func ready(w http.ResponseWriter, h *hosted) bool {
 	if h.m.Ready() {
 		return true
 	}
+	if err := loadFault(h.m); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return false
+	}
 	w.Header().Set("Retry-After", "1")
 	writeErrorf(w, http.StatusServiceUnavailable, "the replica of map %q is still loading; retry shortly", h.name)
 	return false
+}
+
+// loadFault returns why m's replica cannot load, without waiting: an error matching
+// channel.ErrWrongKind when the name holds a channel, else nil.
+func loadFault(m *replmap.Map[[]byte]) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // WaitReady then reports the fault at once, or the context's end
+	if err := m.WaitReady(ctx); errors.Is(err, channel.ErrWrongKind) {
+		return err
+	}
+	return nil
 }
 
 // etag formats a version as a strong entity tag.
@@ -260,6 +276,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, bool) 
 // writeFailure answers a write that failed for another reason than its precondition.
 func (n *Node) writeFailure(w http.ResponseWriter, r *http.Request, err error, what string) {
 	switch {
+	case errors.Is(err, channel.ErrWrongKind):
+		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, replmap.ErrInvalid), errors.Is(err, channel.ErrTooLarge), errors.Is(err, channel.ErrInvalidName):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, replmap.ErrClosed), errors.Is(err, channel.ErrClosed):

@@ -10,10 +10,10 @@
 //	DELETE /v1/maps/{map}/keys/{key}   delete; 200 {"map","key","version","deleted":true}, ETag;
 //	                                   404 when the key is absent (nothing is written)
 //	GET    /v1/maps/{map}              keys in byte order: ?after=KEY&limit=N&prefix=P&values=true
-//	GET    /v1/maps/{map}/watch        SSE: one event per write
+//	GET    /v1/maps/{map}/watch        SSE: one event per write, id EPOCH:SEQ; ?from=, Last-Event-ID
 //	GET    /v1/maps                    the maps this node serves, with position, keys and digest
 //	POST   /v1/channels/{channel}      publish the body; 200 {"channel","seq","epoch"}
-//	GET    /v1/channels/{channel}/events  SSE: one event per message
+//	GET    /v1/channels/{channel}/events  SSE: one event per message, id EPOCH:SEQ; ?from=, Last-Event-ID
 //	GET    /v1/channels                the relayed channels with their heads
 //	GET    /v1/nodes                   the registry: every live node's Record, each map's agreement
 //	GET    /metrics                    Prometheus
@@ -24,11 +24,18 @@
 // A key is the rest of the path after /keys/ and may hold slashes. Writes are conditional
 // with If-Match: "N" (the key must be at version N; "0" means absent), If-Match: * (the key
 // must exist) or If-None-Match: * (create only); a failed condition answers 412 with
-// {"error","map","key","expected","actual"}. Errors are JSON {"error": "…"}: 400 bad input,
-// 401 missing or wrong token, 404 unknown map, channel or key, 412 failed condition, 413 body
-// over Config.MaxBodyBytes, 414 key over Config.MaxKeyBytes, 503 while a replica loads (with
-// Retry-After), when a write was not confirmed within Config.WriteTimeout (its outcome is then
-// unknown) or while shutting down, 502 when Redis refused a write.
+// {"error","map","key","expected","actual"}. Errors are JSON {"error": "…"}: 400 bad input
+// (a stream's ?from= or Last-Event-ID included), 401 missing or wrong token, 404 unknown map,
+// channel or key (a DELETE of an absent key too), 409 a name that holds the other kind, 412
+// failed condition, 413 body over Config.MaxBodyBytes, 414 key over Config.MaxKeyBytes, 503
+// while a replica loads (with Retry-After), when a write was not confirmed within
+// Config.WriteTimeout (its outcome is then unknown) or while shutting down, 502 when Redis
+// refused a write.
+//
+// A name is a channel or a map for its whole history, never both: publishing on a map's name
+// or streaming it as a channel, and writing, reading or watching a channel's name as a map,
+// answer 409 with the error's message ("redisync: \"x\" is a map, not a channel"); nothing
+// is written. A replica does not load while its name holds a channel; /readyz says why.
 //
 // Reads are served from the node's replica: a write made on another node is visible here
 // once it has propagated (usually within milliseconds; the registry's lag says how far each

@@ -120,6 +120,9 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 		b.Maps[name] = "ready"
 		if !h.m.Ready() {
 			b.Maps[name], b.Ready = "loading", false
+			if err := loadFault(h.m); err != nil {
+				b.Maps[name] = "cannot load: " + err.Error()
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

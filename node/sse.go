@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/redisync/redisync/channel"
@@ -104,8 +105,9 @@ func (n *Node) channelEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream answers an SSE stream of the name (a map's change log or a relayed channel, as kind
-// says), converting each event with conv (which may skip one). It ends when the client
-// leaves, when the node drains, or when the subscription fails.
+// says), converting each event with conv (which may skip one). A name that holds the other
+// kind answers 409. The stream ends when the client leaves, when the node drains, or when the
+// subscription fails (a name that takes the other kind after the check ends it so).
 func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind channel.Kind, conv func(channel.Event) (sseEvent, bool)) {
 	start, now, err := parseStart(r)
 	if err != nil {
@@ -122,16 +124,23 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 	defer cancel()
 	defer context.AfterFunc(n.streams, cancel)()
 
-	if now {
+	what := "read " + string(kind) + " " + strconv.Quote(name)
+	hctx, hcancel := context.WithTimeout(ctx, n.cfg.WriteTimeout)
+	// Check the kind before the answer's status: the subscription would find out only once
+	// the stream has begun.
+	is, err := n.cl.Kind(hctx, name)
+	if err == nil && is != "" && is != kind {
+		err = &channel.KindError{Name: name, Kind: is, Want: kind}
+	}
+	if err == nil && now {
 		// Resolve "now" here so that the first bytes carry the position: a client that is cut
 		// off before any event resumes from it, not from a later "now".
-		hctx, hcancel := context.WithTimeout(ctx, n.cfg.WriteTimeout)
 		start, err = n.cl.Head(hctx, name)
-		hcancel()
-		if err != nil {
-			n.writeFailure(w, r, err, "read channel "+name)
-			return
-		}
+	}
+	hcancel()
+	if err != nil {
+		n.writeFailure(w, r, err, what)
+		return
 	}
 
 	hdr := w.Header()
@@ -189,7 +198,7 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 		case ev, ok := <-events:
 			if !ok {
 				if err := <-done; err != nil && ctx.Err() == nil && !errors.Is(err, channel.ErrClosed) {
-					n.cfg.Logger.Warn("redisync: SSE stream ended", "channel", name, "err", err)
+					n.cfg.Logger.Warn("redisync: SSE stream ended", string(kind), name, "err", err)
 					fmt.Fprintf(&out.buf, ": stream ended: %s\n\n", oneLine(err.Error()))
 					out.flush()
 				}
