@@ -73,14 +73,16 @@
 // A stream starts after the position in the Last-Event-ID header (what EventSource sends when
 // it reconnects), else after ?from=, else from now. Both take "EPOCH:SEQ" (an event's id, as
 // sent) or a bare "SEQ", read as a seq of the current epoch (0: from the oldest message the
-// log holds); ?from= also takes "now", the default. Anything else answers 400. A position of
-// another epoch than the current one (Redis lost the history meanwhile) yields a reset
-// (epoch-changed) before any message, never a silent skip. ?epoch=E gives the epoch of a bare
-// seq, the older way of naming it. Every change after the start is sent exactly once, in
-// order. A comment line is sent every Config.KeepAlive while idle. Streams end when the client
-// leaves and when the node shuts down (the client then resumes elsewhere or later). A slow
-// client makes its stream catch up from the log, holding at most a few events in memory; one
-// that accepts nothing for Config.StreamTimeout is cut off.
+// log holds; one beyond the head yields a reset, rewound, then the history from seq 1);
+// ?from= also takes "now", the default. Anything else answers 400, and a name of the other
+// kind 409, before the stream begins. A position of another epoch than the current one
+// (Redis lost the history meanwhile) yields a reset (epoch-changed, "to":null) before any
+// message, never a silent skip. ?epoch=E gives the epoch of a bare seq, the older way of
+// naming it. Every change after the start is sent exactly once, in order. A comment line is
+// sent every Config.KeepAlive while idle. Streams end when the client leaves and when the
+// node shuts down (the client then resumes elsewhere or later). A slow client makes its
+// stream catch up from the log, holding at most a few events in memory; one that accepts
+// nothing for Config.StreamTimeout is cut off.
 //
 // # Security
 //

@@ -142,6 +142,19 @@ func TestNodeSSEStartPosition(t *testing.T) {
 		}
 		s.close()
 	}
+	// A bare seq beyond the head names no message of this history: a reset says so, and the
+	// history follows from seq 1.
+	s = openSSE(t, n.url+"/v1/channels/c/events", "Last-Event-ID", "9")
+	ev := s.next(10 * time.Second)
+	if r := decodeEvent(t, ev); ev.typ != "reset" || r.Reset == nil || r.Reset.Reason != "rewound" || r.Reset.From != 1 ||
+		r.Reset.To == nil || *r.Reset.To != 9 || ev.id != pos(p.Epoch, 0) {
+		t.Fatalf("first event after resuming from 9 with the head at 4: %+v; want a reset (rewound) of 1-9", ev)
+	}
+	for seq := uint64(1); seq <= 4; seq++ {
+		if ev := s.next(10 * time.Second); ev.id != pos(p.Epoch, seq) {
+			t.Fatalf("event %+v, want %s", ev, pos(p.Epoch, seq))
+		}
+	}
 }
 
 // The same for a relayed channel, resuming with ?from= (as a client without the header
