@@ -20,8 +20,11 @@ type CheckResult struct {
 
 const maxListed = 15
 
-func (r *CheckResult) fail(format string, args ...any) {
-	r.Count++
+func (r *CheckResult) fail(format string, args ...any) { r.failN(1, format, args...) }
+
+// failN counts n violations described by one line.
+func (r *CheckResult) failN(n int, format string, args ...any) {
+	r.Count += n
 	if len(r.Violations) < maxListed {
 		r.Violations = append(r.Violations, fmt.Sprintf(format, args...))
 	}
@@ -85,6 +88,8 @@ type Analysis struct {
 	mapTruth  map[string]map[uint64]change // epoch -> seq -> the change, from Redis (final epoch) or the streams
 	chanTruth map[string]map[uint64]string // epoch -> seq -> payload id
 	truthErrs []string                     // streams that disagree on an epoch Redis lost
+	chanMsgs  []msgRec                     // every message known with the time its publish began
+	mapMsgs   []msgRec                     // every map write known with the time its call began
 }
 
 // prepare joins calls and returns and builds what every checker uses.
@@ -117,11 +122,11 @@ func (a *Analysis) prepare() {
 	}
 	// Epochs Redis lost are known only from what the streams saw: they must agree.
 	for _, l := range a.Lines {
-		if l.T != LineEvent || l.Reset != nil || l.Err != "" || l.Epoch == "" {
+		if l.T != LineEvent || l.Reset != nil || l.Err != "" || l.Epoch == "" || l.Status == statusMalformed {
 			continue
 		}
-		switch l.Kind {
-		case StreamWatch, StreamOnChange:
+		switch {
+		case isMapStream(l.Kind):
 			if l.Epoch == a.Redis.MapEpoch {
 				continue
 			}
@@ -136,7 +141,7 @@ func (a *Analysis) prepare() {
 			} else if prev != c {
 				a.truthErrs = append(a.truthErrs, fmt.Sprintf("map epoch %s seq %d: %s saw %+v, another stream %+v", l.Epoch, l.Ver, l.Node, c, prev))
 			}
-		case StreamSub:
+		default:
 			if l.Epoch == a.Redis.ChanEpoch {
 				continue
 			}
@@ -152,6 +157,7 @@ func (a *Analysis) prepare() {
 			}
 		}
 	}
+	a.indexMessages()
 }
 
 // wipedAfter reports whether Redis lost its data after t (Unix ns).
@@ -180,7 +186,9 @@ func (a *Analysis) mayBeLost(call int64) bool {
 // Check runs every checker but the linearizability and leak checks, which need more.
 func (a *Analysis) Check() []*CheckResult {
 	a.prepare()
-	return []*CheckResult{a.checkAcked(), a.checkStreams(), a.checkVersions(), a.checkAtMostOnce(), a.checkReplicas(), a.checkDigests()}
+	sse, resume := a.checkSSE()
+	return []*CheckResult{a.checkAcked(), a.checkStreams(), a.checkFromNow(), sse, resume, a.checkResetRanges(),
+		a.checkVersions(), a.checkAtMostOnce(), a.checkReplicas(), a.checkDigests()}
 }
 
 func matches(o *opRec, c change) bool {
@@ -283,8 +291,8 @@ func (a *Analysis) checkStreams() *CheckResult {
 	streams := map[streamKey][]Line{}
 	var order []streamKey
 	for _, l := range a.Lines {
-		if l.T != LineEvent {
-			continue
+		if l.T != LineEvent || (l.Kind != StreamWatch && l.Kind != StreamSub && l.Kind != StreamOnChange) {
+			continue // the FromNow and SSE streams have checkers of their own (check_now.go)
 		}
 		k := streamKey{node: l.Node, kind: l.Kind}
 		if l.Kind == StreamOnChange {
@@ -357,7 +365,7 @@ func (a *Analysis) checkStream(res *CheckResult, k streamKey, evs []Line) {
 
 // checkContent compares an event with the log.
 func (a *Analysis) checkContent(res *CheckResult, name string, ev Line) {
-	if ev.Kind == StreamSub {
+	if !isMapStream(ev.Kind) {
 		want, ok := a.chanTruth[ev.Epoch][ev.Ver]
 		if !ok {
 			res.fail("%s: message %s:%d (%s) is not in the channel's log", name, ev.Epoch, ev.Ver, ev.Val)
@@ -555,6 +563,8 @@ type Figures struct {
 	Ops, Acked, Conflicts, Unknown int // map writes and reads
 	Pubs, PubsAcked, PubsUnknown   int
 	Events, Resets                 int
+	Probes, ProbesReached          int    // FromNow streams started, and those that reached the head read at their stop
+	SSEConns, SSEResumes           int    // SSE connections, and those that sent Last-Event-ID
 	Retries                        uint64 // script calls repeated after a failure without a reply
 	Faults                         map[string]int
 	Violations                     int
@@ -589,10 +599,22 @@ func (a *Analysis) figures() Figures {
 		}
 	}
 	for _, l := range a.Lines {
-		if l.T == LineEvent {
+		switch l.T {
+		case LineEvent:
 			f.Events++
 			if l.Reset != nil {
 				f.Resets++
+			}
+		case LineStart:
+			f.Probes++
+		case LineEnd:
+			if l.Status == EndReached {
+				f.ProbesReached++
+			}
+		case LineConnect:
+			f.SSEConns++
+			if l.Val != "" {
+				f.SSEResumes++
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package robustness
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,7 +152,7 @@ func TestWipeResetIsLegitimate(t *testing.T) {
 	a.Redis.ChanEpoch, a.Redis.ChanHead, a.Redis.ChanLog = "C2", 1, map[uint64]string{1: "w"}
 	a.Lines = append(a.Lines,
 		Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: 4200, Epoch: "C2",
-			Reset: &ResetInfo{Reason: "epoch-changed", From: 3, OldEpoch: "C", NewEpoch: "C2"}},
+			Reset: &ResetInfo{Reason: "epoch-changed", From: 3, Open: true, OldEpoch: "C", NewEpoch: "C2"}},
 		Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: 4300, Epoch: "C2", Ver: 1, Val: "w"},
 		Line{T: LineCall, Node: "n1", ID: 50, At: 4250, Kind: OpPub, Val: "w"},
 		Line{T: LineReturn, Node: "n1", ID: 50, At: 4260, Kind: OpPub, Val: "w", Status: StatusOK, Epoch: "C2", Ver: 1})
@@ -275,4 +276,201 @@ func edit(lines []Line, kind string, i int, f func(*Line)) {
 			}
 		}
 	}
+}
+
+// The entry points: hand-made FromNow streams and SSE clients over goodAnalysis's history.
+// There, pub x is invoked at 1060 (C:1), pub y at 1070 (C:2), and the delete of k0 at 1050
+// (E:3); Redis's heads are E:3 and C:2.
+
+// nowProbe returns the lines of a FromNow probe of n1 set up at setUp, with its events and,
+// unless end is nil, its end.
+func nowProbe(kind string, gen int, setUp int64, evs []Line, end *Line) []Line {
+	lines := []Line{{T: LineStart, Node: "n1", Kind: kind, Gen: gen, At: setUp}}
+	for _, ev := range evs {
+		ev.T, ev.Node, ev.Kind, ev.Gen = LineEvent, "n1", kind, gen
+		if ev.At == 0 {
+			ev.At = setUp + 100
+		}
+		lines = append(lines, ev)
+	}
+	if end != nil {
+		end.T, end.Node, end.Kind, end.Gen, end.At = LineEnd, "n1", kind, gen, setUp+200
+		lines = append(lines, *end)
+	}
+	return lines
+}
+
+func msg(epoch string, seq uint64, id string) Line { return Line{Epoch: epoch, Ver: seq, Val: id} }
+
+func reached(epoch string, seq uint64) *Line {
+	return &Line{Status: EndReached, Epoch: epoch, Ver: seq}
+}
+
+// sseLines returns the lines of SSE client s1 of the channel: a first connection from now
+// that starts after C:1 at 1063, then message C:2, then a resume after C:2.
+func sseLines() []Line {
+	return []Line{
+		{T: LineConnect, Node: "s1", Kind: StreamSSEChan, At: 1062, Key: "n1"},
+		{T: LineSSEID, Node: "s1", Kind: StreamSSEChan, At: 1063, SID: "C:1"},
+		{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 1080, SID: "C:2", Epoch: "C", Ver: 2, Val: "y"},
+		{T: LineConnect, Node: "s1", Kind: StreamSSEChan, At: 1090, Key: "p1", Val: "C:2"},
+		{T: LineSSEID, Node: "s1", Kind: StreamSSEChan, At: 1091, SID: "C:2"},
+	}
+}
+
+// withEntryPoints adds to goodAnalysis sound FromNow probes (a subscription set up between
+// the two publishes, a watch set up before the delete, one that stopped before anything
+// came) and an SSE client.
+func withEntryPoints(a *Analysis) *Analysis {
+	a.Lines = append(a.Lines, nowProbe(StreamNowSub, 1, 1065, []Line{msg("C", 2, "y")}, reached("C", 2))...)
+	a.Lines = append(a.Lines, nowProbe(StreamNowWatch, 2, 1045, []Line{{Epoch: "E", Ver: 3, Key: "k0", Del: true, Old: 1}}, reached("E", 3))...)
+	a.Lines = append(a.Lines, nowProbe(StreamNowEvents, 3, 1065, nil, &Line{Status: EndUnreached})...)
+	a.Lines = append(a.Lines, sseLines()...)
+	return a
+}
+
+func TestEntryPointCheckersPassSoundHistories(t *testing.T) {
+	if got := violations(t, withEntryPoints(goodAnalysis())); len(got) > 0 {
+		t.Fatalf("a sound history failed %v", got)
+	}
+}
+
+func TestEntryPointCheckersCatchBrokenHistories(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		want   string
+		break_ func(a *Analysis)
+	}{
+		{"FromNow subscription misses a message published after its set-up", "from-now", func(a *Analysis) {
+			// Set up before pub y, it reached the head C:2 without delivering y: the start was
+			// fixed after Subscribe returned.
+			a.Lines = append(a.Lines, nowProbe(StreamNowSub, 4, 1065, nil, reached("C", 2))...)
+		}},
+		{"FromNow watch misses a delete invoked after its set-up", "from-now", func(a *Analysis) {
+			a.Lines = append(a.Lines, nowProbe(StreamNowMapWatch, 4, 1045, []Line{{Epoch: "E", Ver: 4, Key: "k1", Val: "d"}}, nil)...)
+			a.Redis.MapLog[4] = change{Key: "k1", Val: "d"} // a later write it did deliver
+			a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 97, At: 1200, Kind: OpSet, Key: "k1", Val: "d"})
+		}},
+		{"FromNow stream starts before it claims: the message it skipped is found by its successor", "from-now", func(a *Analysis) {
+			// Not reached, but it delivered C:2 without C:1 while set up before x was invoked.
+			a.Lines = append(a.Lines, nowProbe(StreamNowEvents, 4, 1055, []Line{msg("C", 2, "y")}, nil)...)
+		}},
+		{"FromNow stream with a gap", "from-now", func(a *Analysis) {
+			a.Lines = append(a.Lines, nowProbe(StreamNowWatch, 4, 1005, []Line{
+				{Epoch: "E", Ver: 1, Key: "k0", Val: "a"}, {Epoch: "E", Ver: 3, Key: "k0", Del: true, Old: 1}}, reached("E", 3))...)
+		}},
+		{"FromNow stream with a duplicate", "from-now", func(a *Analysis) {
+			a.Lines = append(a.Lines, nowProbe(StreamNowSub, 4, 1065, []Line{msg("C", 2, "y"), msg("C", 2, "y")}, reached("C", 2))...)
+		}},
+		{"FromNow stream ends on its own", "from-now", func(a *Analysis) {
+			a.Lines = append(a.Lines, nowProbe(StreamNowSub, 4, 1065, []Line{msg("C", 2, "y"), {Err: "boom"}}, nil)...)
+		}},
+		{"FromNow stream reset with persistence", "from-now", func(a *Analysis) {
+			a.Lines = append(a.Lines, nowProbe(StreamNowSub, 4, 1065, []Line{{Epoch: "C2",
+				Reset: &ResetInfo{Reason: "epoch-changed", From: 2, Open: true, OldEpoch: "C", NewEpoch: "C2"}}}, nil)...)
+		}},
+		{"SSE duplicate", "sse", func(a *Analysis) { a.Lines = append(a.Lines, sseLines()[2]) }},
+		{"SSE gap without a reset", "sse", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineConnect, Node: "s2", Kind: StreamSSEChan, At: 1001},
+				Line{T: LineSSEID, Node: "s2", Kind: StreamSSEChan, At: 1002, SID: "C:0"},
+				Line{T: LineEvent, Node: "s2", Kind: StreamSSEChan, At: 1080, SID: "C:2", Epoch: "C", Ver: 2, Val: "y"})
+		}},
+		{"SSE id without its epoch", "sse", func(a *Analysis) { a.Lines[len(a.Lines)-3].SID = "2" }},
+		{"SSE resumed elsewhere than Last-Event-ID", "sse", func(a *Analysis) { a.Lines[len(a.Lines)-1].SID = "C:1" }},
+		{"SSE malformed event", "sse", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 1095, SID: "C:3", Status: statusMalformed, Err: "event type \"x\""})
+		}},
+		{"SSE stream short of the head", "sse", func(a *Analysis) { a.Lines = drop(a.Lines, StreamSSEChan, 1) }},
+		{"SSE FromNow start fixed too late", "from-now", func(a *Analysis) {
+			// The first connection said it starts after C:1 at 1063, yet it delivered nothing
+			// of C:2 … and C:3, invoked at 1070 and 1075, came first: C:2 was skipped.
+			a.Redis.ChanLog[3], a.Redis.ChanHead = "z", 3
+			a.Lines = append(a.Lines,
+				Line{T: LineCall, Node: "n1", ID: 96, At: 1075, Kind: OpPub, Val: "z"},
+				Line{T: LineReturn, Node: "n1", ID: 96, At: 1076, Kind: OpPub, Val: "z", Status: StatusOK, Epoch: "C", Ver: 3},
+				Line{T: LineConnect, Node: "s2", Kind: StreamSSEChan, At: 1062},
+				Line{T: LineSSEID, Node: "s2", Kind: StreamSSEChan, At: 1063, SID: "C:1"},
+				Line{T: LineEvent, Node: "s2", Kind: StreamSSEChan, At: 1080, SID: "C:3", Epoch: "C", Ver: 3, Val: "z"})
+		}},
+		{"reset range upside down", "reset-ranges", func(a *Analysis) {
+			a.Lines = append(a.Lines, nowProbe(StreamNowSub, 4, 1065, []Line{{Epoch: "C", Ver: 2,
+				Reset: &ResetInfo{Reason: "trimmed", From: 5, To: 3, OldEpoch: "C", NewEpoch: "C"}}}, nil)...)
+		}},
+		{"epoch-changed reset that is neither open nor bounded", "reset-ranges", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 1095, SID: "C2:0", Epoch: "C2",
+				Reset: &ResetInfo{Reason: "epoch-changed", From: 3, OldEpoch: "C", NewEpoch: "C2"}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := withEntryPoints(goodAnalysis())
+			tc.break_(a)
+			got := violations(t, a)
+			if !slices.Contains(got, tc.want) {
+				t.Fatalf("checker %s did not fail; failed: %v", tc.want, got)
+			}
+		})
+	}
+}
+
+// wipeEntryPoints: goodAnalysis in the wipe scenario, Redis restarted empty at 4000–4100, a
+// new channel history C2 holding w (invoked at 4250); SSE client s1 was cut at C:2 and
+// resumes after the restart; probe 5, set up at 1065, follows C then C2.
+func wipeEntryPoints(resumeReset bool) *Analysis {
+	a := withEntryPoints(goodAnalysis())
+	a.Scenario = ScenarioWipe
+	a.Wipes = []wipeWindow{{KillStart: 4000, RestartDone: 4100}}
+	a.Redis.ChanEpoch, a.Redis.ChanHead, a.Redis.ChanLog = "C2", 1, map[uint64]string{1: "w"}
+	reset := &ResetInfo{Reason: "epoch-changed", From: 3, Open: true, OldEpoch: "C", NewEpoch: "C2"}
+	for i := range a.Lines { // the older probes stopped before the restart
+		if a.Lines[i].T == LineEnd {
+			a.Lines[i].Status = EndUnreached
+		}
+	}
+	a.Lines = append(a.Lines,
+		Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: 4200, Epoch: "C2", Reset: reset},
+		Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: 4300, Epoch: "C2", Ver: 1, Val: "w"},
+		Line{T: LineCall, Node: "n1", ID: 50, At: 4250, Kind: OpPub, Val: "w"},
+		Line{T: LineReturn, Node: "n1", ID: 50, At: 4260, Kind: OpPub, Val: "w", Status: StatusOK, Epoch: "C2", Ver: 1},
+		Line{T: LineConnect, Node: "s1", Kind: StreamSSEChan, At: 4400, Key: "n1", Val: "C:2"},
+		Line{T: LineSSEID, Node: "s1", Kind: StreamSSEChan, At: 4401, SID: "C:2"})
+	if resumeReset {
+		a.Lines = append(a.Lines, Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 4402, SID: "C2:0", Epoch: "C2", Reset: reset})
+	}
+	a.Lines = append(a.Lines, Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 4403, SID: "C2:1", Epoch: "C2", Ver: 1, Val: "w"})
+	a.Lines = append(a.Lines, nowProbe(StreamNowSub, 5, 1065, []Line{
+		msg("C", 2, "y"), {At: 4200, Epoch: "C2", Reset: reset}, {At: 4300, Epoch: "C2", Ver: 1, Val: "w"}}, reached("C2", 1))...)
+	return a
+}
+
+func TestEntryPointsAcrossAWipe(t *testing.T) {
+	t.Run("a reset before the new epoch", func(t *testing.T) {
+		if got := violations(t, wipeEntryPoints(true)); len(got) > 0 {
+			t.Fatalf("a sound history failed %v", got)
+		}
+	})
+	t.Run("SSE resume without a reset", func(t *testing.T) {
+		got := violations(t, wipeEntryPoints(false))
+		if !slices.Contains(got, "sse-resume") {
+			t.Fatalf("sse-resume did not fail; failed: %v", got)
+		}
+	})
+	t.Run("a FromNow stream's reset covers what Redis lost", func(t *testing.T) {
+		// y (C:2) was invoked after the set-up and never delivered, but the reset covers it.
+		a := wipeEntryPoints(true)
+		a.Lines = append(a.Lines, nowProbe(StreamNowSub, 6, 1065, []Line{
+			{At: 4200, Epoch: "C2", Reset: &ResetInfo{Reason: "epoch-changed", From: 2, Open: true, OldEpoch: "C", NewEpoch: "C2"}},
+			{At: 4300, Epoch: "C2", Ver: 1, Val: "w"}}, reached("C2", 1))...)
+		if got := violations(t, a); len(got) > 0 {
+			t.Fatalf("a sound history failed %v", got)
+		}
+	})
+	t.Run("a FromNow stream's reset that starts too late", func(t *testing.T) {
+		a := wipeEntryPoints(true)
+		a.Lines = append(a.Lines, nowProbe(StreamNowSub, 6, 1065, []Line{
+			{At: 4200, Epoch: "C2", Reset: &ResetInfo{Reason: "epoch-changed", From: 3, Open: true, OldEpoch: "C", NewEpoch: "C2"}},
+			{At: 4300, Epoch: "C2", Ver: 1, Val: "w"}}, reached("C2", 1))...)
+		if got := violations(t, a); !slices.Contains(got, "from-now") {
+			t.Fatalf("from-now did not fail; failed: %v", got)
+		}
+	})
 }

@@ -49,7 +49,10 @@ type RunConfig struct {
 	OpTimeout            time.Duration
 	ConvergeTimeout      time.Duration
 	LinearizeTimeout     time.Duration
-	OutDir               string // where a failed run's logs and visualization stay
+	ProbeEvery           time.Duration // per node, mean pause between two FromNow probes
+	ProbeLife            time.Duration // mean lifetime of a probe
+	SSEChan, SSEMap      int           // SSE clients of the channel and of the map
+	OutDir               string        // where a failed run's logs and visualization stay
 }
 
 // DefaultRunConfig returns the settings of a run of seed.
@@ -63,6 +66,7 @@ func DefaultRunConfig(seed uint64, faults time.Duration) RunConfig {
 		InProcess: 3, Processes: 1, Keys: 8, Writers: 2,
 		WriteEvery: 60 * time.Millisecond, PubEvery: 50 * time.Millisecond,
 		OpTimeout: 10 * time.Second, ConvergeTimeout: 30 * time.Second, LinearizeTimeout: 60 * time.Second,
+		ProbeEvery: 500 * time.Millisecond, ProbeLife: 800 * time.Millisecond, SSEChan: 2, SSEMap: 1,
 	}
 }
 
@@ -122,6 +126,10 @@ type cluster struct {
 	in    []*inNode
 	procs []*procNode
 
+	sse       []*sseClient
+	sseCancel context.CancelFunc
+	sseWg     sync.WaitGroup
+
 	injRC rueidis.Client
 	inj   *channel.Client
 	injID uint64
@@ -173,6 +181,8 @@ func (c *cluster) nodeConfig(name string, index int, addr string) NodeConfig {
 		Keys: c.cfg.Keys, Seed: c.cfg.Seed, Writers: c.cfg.Writers,
 		WriteEvery: c.cfg.WriteEvery, PubEvery: c.cfg.PubEvery, OpTimeout: c.cfg.OpTimeout,
 		ConnTimeout: time.Second, IdleCheck: 200 * time.Millisecond,
+		ProbeEvery: c.cfg.ProbeEvery, ProbeLife: c.cfg.ProbeLife,
+		Gateway:  index == 0 || index >= c.cfg.InProcess, // the first in-process node and the node processes
 		CheckRYW: c.cfg.Scenario == ScenarioAOF,
 	}
 }
@@ -207,6 +217,52 @@ func (c *cluster) startNodes() {
 		}
 		c.procs = append(c.procs, p)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.sseCancel = cancel
+	for i := range c.cfg.SSEChan + c.cfg.SSEMap {
+		kind, path := StreamSSEChan, "/v1/channels/"+chanName+"/events"
+		if i >= c.cfg.SSEChan {
+			kind, path = StreamSSEMap, "/v1/maps/"+mapName+"/watch"
+		}
+		s := newSSEClient(fmt.Sprintf("s%d", i+1), kind, path, c.cfg.Seed+uint64(i), c.gateways, c.hist.add)
+		c.sse = append(c.sse, s)
+		c.sseWg.Add(1)
+		go func() {
+			defer c.sseWg.Done()
+			s.run(ctx)
+		}()
+	}
+}
+
+// gateways returns the gateways that are up.
+func (c *cluster) gateways() []gatewayAddr {
+	var out []gatewayAddr
+	for _, n := range c.in {
+		if n.n.gw != nil {
+			out = append(out, gatewayAddr{n.name, n.n.gw.addr})
+		}
+	}
+	for _, p := range c.procs {
+		p.mu.Lock()
+		if p.gateway != "" {
+			out = append(out, gatewayAddr{p.name, p.gateway})
+		}
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// stopSSE stops the SSE clients.
+func (c *cluster) stopSSE() {
+	if c.sseCancel == nil {
+		return
+	}
+	c.sseCancel()
+	c.sseWg.Wait()
+	for _, s := range c.sse {
+		s.close()
+	}
+	c.sseCancel = nil
 }
 
 // proxies returns every node's name and proxy.
@@ -410,7 +466,21 @@ func (c *cluster) converge(rf *redisFinal) (map[string]*Final, []string) {
 			finals[p.name] = f
 		}()
 	}
+	for _, s := range c.sse {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := tg.Chan
+			if s.kind == StreamSSEMap {
+				target = tg.Map
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConvergeTimeout)
+			defer cancel()
+			_ = s.waitFor(ctx, target) // the sse checker says where it ended
+		}()
+	}
 	wg.Wait()
+	c.stopSSE()
 	sort.Strings(errs)
 	return finals, errs
 }
@@ -419,6 +489,7 @@ func (c *cluster) converge(rf *redisFinal) (map[string]*Final, []string) {
 // node closed, and node processes that did not exit cleanly (their TestMain checks for
 // goroutine leaks).
 func (c *cluster) closeAll() (leaks []string) {
+	c.stopSSE()
 	for _, n := range c.in {
 		n.n.Close()
 	}

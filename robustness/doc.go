@@ -4,8 +4,8 @@
 //
 // It is a test-support package, not a public API: nothing outside this directory imports it,
 // and its names may change at any time. The tests are in robustness_test.go; the harness
-// (cluster.go, process.go), the workload (node.go), the faults (faults.go) and the checkers
-// (check.go, linearize.go) are plain files so that the node-process entry point, which re-runs
+// (cluster.go, process.go), the workload (node.go, probe.go, sse.go), the faults (faults.go)
+// and the checkers (check.go, check_now.go, linearize.go) are plain files so that the node-process entry point, which re-runs
 // the test binary as a child (TestNodeProcess), shares them. docs/robustness.md describes the
 // faults, the invariants, how to run the short and the long mode, and the latest figures.
 //
@@ -19,8 +19,16 @@
 //     channel subscription, writes Set/Delete/CompareAndSet on a few keys, reads them back
 //     from Redis, and publishes on a channel. Every invocation, return and observed event is
 //     recorded with its time (a process node streams them as JSON lines on stdout).
+//   - Enters the way users enter (probe.go, sse.go): every node keeps starting short-lived
+//     subscriptions and watches from channel.FromNow() (Subscribe, Events, replmap.Watch,
+//     Map.Watch) while the others publish and write, each recording the instant its start
+//     was fixed; the first in-process node and the node process serve the HTTP gateway
+//     (node.New), and the harness's SSE clients read it over real HTTP, disconnect every
+//     so often and resume with Last-Event-ID from any gateway, across every fault (some
+//     are held off across each Redis restart, to resume from an id of the history before).
 //   - Injects faults from a seeded random schedule, heals them, lets the system converge
-//     within a bounded time, and runs the checkers of check.go and linearize.go.
+//     within a bounded time, and runs the checkers of check.go, check_now.go and
+//     linearize.go.
 //
 // The seed fixes the fault schedule and every node's workload; the interleaving with real
 // time does not replay exactly, so a run is replayed from its seed statistically, not

@@ -75,12 +75,17 @@ func (c *cluster) inject(kind string) {
 	case FaultKillNormal:
 		rec.Detail = fmt.Sprintf("%d connections", c.srv.ClientKill("normal"))
 	case FaultRestartAOF:
+		held := c.holdSSE()
 		c.srv.Restart()
+		c.releaseSSE(held)
 	case FaultRestartWipe:
+		held := c.holdSSE()
 		w := wipeWindow{KillStart: time.Now().UnixNano()}
 		c.srv.Restart()
 		w.RestartDone = time.Now().UnixNano()
 		c.wipes = append(c.wipes, w)
+		c.releaseSSE(held)
+		rec.Detail = fmt.Sprintf("%d SSE clients resume across it", len(held))
 	case FaultPartition:
 		d := c.span(time.Second, 3*time.Second)
 		rec.Target, rec.Detail = names[ti], d.String()
@@ -139,6 +144,33 @@ func (c *cluster) inject(kind string) {
 	}
 	rec.End = c.since(time.Now())
 	c.faults = append(c.faults, rec)
+}
+
+// holdSSE disconnects some SSE clients (drawn from the schedule, at least one) and keeps them
+// disconnected, so that they resume across the restart that follows from an id of the
+// history before it.
+func (c *cluster) holdSSE() []*sseClient {
+	var held []*sseClient
+	for i, s := range c.sse {
+		if c.rnd.IntN(2) == 0 || (i == len(c.sse)-1 && len(held) == 0) {
+			held = append(held, s)
+		}
+	}
+	for _, s := range held {
+		s.hold()
+	}
+	return held
+}
+
+// releaseSSE lets held clients resume, after a pause (drawn from the schedule) during which
+// the new history may grow past the seq they resume after.
+func (c *cluster) releaseSSE(held []*sseClient) {
+	d := c.span(0, time.Second)
+	time.AfterFunc(d, func() {
+		for _, s := range held {
+			s.release()
+		}
+	})
 }
 
 // slowConsumer lowers the pub/sub output-buffer limit to 32 kB, stalls one node's link and

@@ -37,13 +37,18 @@ type NodeConfig struct {
 	ConnTimeout time.Duration // redisconn.Options.Timeout
 	IdleCheck   time.Duration // channel.Config.IdleCheck
 
+	ProbeEvery time.Duration // mean pause between the starts of two FromNow probes (0: none)
+	ProbeLife  time.Duration // mean lifetime of a probe before it drains
+	Gateway    bool          // serve the HTTP gateway (node.New) for SSE clients
+
 	CheckRYW  bool             // check read-your-writes (not across a wipe, where Redis may lose a write)
 	WatchFrom channel.Position // resume the watch after this position
 	SubFrom   channel.Position // resume the subscription after this position
 }
 
 // node is one node's workload: a replica with OnChange, a watch, a subscription, writers, a
-// publisher and a reader of its own replica. Its history goes to emit.
+// publisher, a reader of its own replica, FromNow probes (probe.go) and, on some nodes, the
+// HTTP gateway (sse.go). Its history goes to emit.
 type node struct {
 	cfg  NodeConfig
 	emit func(Line) // safe for concurrent use
@@ -61,9 +66,12 @@ type node struct {
 	stopWork context.CancelFunc
 	workWg   sync.WaitGroup
 
-	ids  atomic.Uint64
-	gens atomic.Int64
-	obs  atomic.Int64 // version observations checked
+	gw *gateway // nil unless cfg.Gateway
+
+	ids    atomic.Uint64
+	gens   atomic.Int64
+	probes atomic.Int64
+	obs    atomic.Int64 // version observations checked
 
 	mu       sync.Mutex       // guards the positions below and sub
 	watchPos channel.Position // last delivered
@@ -107,6 +115,13 @@ func startNode(ctx context.Context, cfg NodeConfig, emit func(Line), log *slog.L
 		return nil, err
 	}
 	n.sub = sub
+	if cfg.Gateway {
+		if n.gw, err = startGateway(cl, cfg, log); err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.line(Line{T: LineNote, Kind: NoteGateway, Val: n.gw.addr})
+	}
 	n.wg.Add(2)
 	go n.watch()
 	go n.poll()
@@ -116,6 +131,10 @@ func startNode(ctx context.Context, cfg NodeConfig, emit func(Line), log *slog.L
 	}
 	n.workWg.Add(1)
 	go n.publisher()
+	if cfg.ProbeEvery > 0 {
+		n.workWg.Add(1)
+		go n.prober()
+	}
 	return n, nil
 }
 
@@ -486,6 +505,9 @@ func (n *node) Close() {
 	n.workWg.Wait()
 	n.cancel()
 	n.wg.Wait()
+	if n.gw != nil {
+		n.gw.close()
+	}
 	if n.sub != nil {
 		n.sub.Close()
 	}

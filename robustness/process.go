@@ -110,6 +110,7 @@ type procNode struct {
 	stopped  chan struct{}
 	final    chan *Final
 	running  bool
+	gateway  string // the address of the running incarnation's gateway; empty when none
 }
 
 // start launches a new incarnation that resumes the watch and the subscription after the
@@ -121,6 +122,7 @@ func (p *procNode) start() error {
 	cfg.Inc = p.inc
 	cfg.WatchFrom, cfg.SubFrom = p.watchPos, p.subPos
 	p.stopped, p.final = make(chan struct{}, 1), make(chan *Final, 1)
+	p.gateway = ""
 	p.mu.Unlock()
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -189,6 +191,8 @@ func (p *procNode) track(l Line) {
 		p.watchPos = channel.Position{Epoch: l.Epoch, Seq: l.Ver}
 	case l.T == LineEvent && l.Kind == StreamSub:
 		p.subPos = channel.Position{Epoch: l.Epoch, Seq: l.Ver}
+	case l.T == LineNote && l.Kind == NoteGateway:
+		p.gateway = l.Val
 	case l.T == LineStopped:
 		p.stopped <- struct{}{}
 	case l.T == LineFinal:
@@ -199,7 +203,7 @@ func (p *procNode) track(l Line) {
 // kill SIGKILLs the child and waits until its history is read to the end.
 func (p *procNode) kill() {
 	p.mu.Lock()
-	p.running = false
+	p.running, p.gateway = false, ""
 	p.mu.Unlock()
 	_ = p.cmd.Process.Kill()
 	<-p.exited

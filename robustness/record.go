@@ -18,6 +18,10 @@ const (
 	LineStopped   = "stopped"   // the node's workload has stopped and every op has returned
 	LineFinal     = "final"     // the node's state after convergence
 	LineNote      = "note"      // anything worth logging
+	LineStart     = "start"     // a FromNow stream was set up (At: when Subscribe, Events or Watch returned)
+	LineEnd       = "end"       // a FromNow stream stopped (Epoch, Ver: the head it had to reach; Status: reached or not)
+	LineConnect   = "conn"      // an SSE client connects (Val: the Last-Event-ID it sends, Key: the gateway)
+	LineSSEID     = "sid"       // an SSE client read an id without data (the position a stream starts after)
 )
 
 // Operation kinds.
@@ -34,7 +38,46 @@ const (
 	StreamWatch    = "watch"    // Map.Watch, resumed across process restarts
 	StreamOnChange = "onchange" // Config.OnChange of one Map (Gen), started anew with each Map
 	StreamSub      = "sub"      // channel subscription, resumed across process restarts
+
+	// FromNow streams, started throughout a run while others write, each for a short while
+	// (Gen numbers them within a node incarnation).
+	StreamNowSub      = "now-sub"      // channel.Client.Subscribe(FromNow)
+	StreamNowEvents   = "now-events"   // channel.Client.Events(FromNow)
+	StreamNowWatch    = "now-watch"    // replmap.Watch(FromNow)
+	StreamNowMapWatch = "now-mapwatch" // Map.Watch(FromNow)
+
+	// SSE clients of the nodes' gateways (Node: the client's name), resumed with
+	// Last-Event-ID across disconnections, gateways and faults.
+	StreamSSEChan = "sse-chan" // GET /v1/channels/{channel}/events
+	StreamSSEMap  = "sse-map"  // GET /v1/maps/{map}/watch
 )
+
+// Probe end statuses (LineEnd).
+const (
+	EndReached   = "reached"   // the stream delivered up to the head read when it was told to stop
+	EndUnreached = "unreached" // it stopped before (its obligations end at its last event)
+)
+
+// isMapStream reports whether a stream kind carries map changes (else channel messages).
+func isMapStream(kind string) bool {
+	switch kind {
+	case StreamWatch, StreamOnChange, StreamNowWatch, StreamNowMapWatch, StreamSSEMap:
+		return true
+	}
+	return false
+}
+
+// isNowStream reports whether kind is a FromNow stream of the library.
+func isNowStream(kind string) bool {
+	switch kind {
+	case StreamNowSub, StreamNowEvents, StreamNowWatch, StreamNowMapWatch:
+		return true
+	}
+	return false
+}
+
+// isSSEStream reports whether kind is an SSE client's stream.
+func isSSEStream(kind string) bool { return kind == StreamSSEChan || kind == StreamSSEMap }
 
 // Return statuses.
 const (
@@ -66,6 +109,7 @@ type Line struct {
 	Del     bool   `json:"del,omitempty"`  // watch/onchange event of a delete
 	Old     uint64 `json:"old,omitempty"`  // watch/onchange event: the key's version before
 	Err     string `json:"err,omitempty"`
+	SID     string `json:"sid,omitempty"` // SSE: the event's id as received
 
 	Reset *ResetInfo `json:"reset,omitempty"`
 	Final *Final     `json:"final,omitempty"`
@@ -76,12 +120,13 @@ type ResetInfo struct {
 	Reason   string `json:"reason"`
 	From     uint64 `json:"from,omitempty"`
 	To       uint64 `json:"to,omitempty"`
+	Open     bool   `json:"open,omitempty"` // no known upper bound: every seq from From on
 	OldEpoch string `json:"old,omitempty"`
 	NewEpoch string `json:"new,omitempty"`
 }
 
 func resetInfo(r *channel.Reset) *ResetInfo {
-	return &ResetInfo{Reason: string(r.Reason), From: r.From, To: r.To, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
+	return &ResetInfo{Reason: string(r.Reason), From: r.From, To: r.To, Open: r.Open, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
 }
 
 // Stored is a key's version and value.

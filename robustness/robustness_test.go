@@ -113,6 +113,10 @@ func addFigures(total *Figures, f Figures) {
 	total.Events += f.Events
 	total.Resets += f.Resets
 	total.Retries += f.Retries
+	total.Probes += f.Probes
+	total.ProbesReached += f.ProbesReached
+	total.SSEConns += f.SSEConns
+	total.SSEResumes += f.SSEResumes
 	total.Violations += f.Violations
 	if total.Faults == nil {
 		total.Faults = map[string]int{}
@@ -176,8 +180,9 @@ func runOnce(t *testing.T, cfg RunConfig) Figures {
 	for _, f := range c.faults {
 		fig.Faults[f.Kind]++
 	}
-	t.Logf("map: %d ops, %d acknowledged, %d conflicts, %d unknown outcome; channel: %d publishes, %d acknowledged, %d unknown; %d events (%d resets); %d retried script calls; %d faults; Redis heads map %s:%d channel %s:%d",
-		fig.Ops, fig.Acked, fig.Conflicts, fig.Unknown, fig.Pubs, fig.PubsAcked, fig.PubsUnknown, fig.Events, fig.Resets, fig.Retries,
+	t.Logf("map: %d ops, %d acknowledged, %d conflicts, %d unknown outcome; channel: %d publishes, %d acknowledged, %d unknown; %d events (%d resets); %d FromNow probes (%d reached the head); %d SSE connections (%d resumed); %d retried script calls; %d faults; Redis heads map %s:%d channel %s:%d",
+		fig.Ops, fig.Acked, fig.Conflicts, fig.Unknown, fig.Pubs, fig.PubsAcked, fig.PubsUnknown, fig.Events, fig.Resets,
+		fig.Probes, fig.ProbesReached, fig.SSEConns, fig.SSEResumes, fig.Retries,
 		len(c.faults), rf.MapEpoch, rf.MapHead, rf.ChanEpoch, rf.ChanHead)
 	failed := false
 	fig.ByCheck = map[string]int{}
@@ -212,8 +217,9 @@ func (f Figures) summary() string {
 		faults = append(faults, fmt.Sprintf("%s %d", k, f.Faults[k]))
 		n += f.Faults[k]
 	}
-	return fmt.Sprintf("map ops %d (acknowledged %d, conflicts %d, unknown %d), publishes %d (acknowledged %d, unknown %d), events %d (resets %d), retried script calls %d, faults %d (%s), violations %d %v",
-		f.Ops, f.Acked, f.Conflicts, f.Unknown, f.Pubs, f.PubsAcked, f.PubsUnknown, f.Events, f.Resets, f.Retries, n, strings.Join(faults, ", "), f.Violations, f.ByCheck)
+	return fmt.Sprintf("map ops %d (acknowledged %d, conflicts %d, unknown %d), publishes %d (acknowledged %d, unknown %d), events %d (resets %d), FromNow probes %d (reached the head %d), SSE connections %d (resumed %d), retried script calls %d, faults %d (%s), violations %d %v",
+		f.Ops, f.Acked, f.Conflicts, f.Unknown, f.Pubs, f.PubsAcked, f.PubsUnknown, f.Events, f.Resets, f.Probes, f.ProbesReached,
+		f.SSEConns, f.SSEResumes, f.Retries, n, strings.Join(faults, ", "), f.Violations, f.ByCheck)
 }
 
 // writeHistory writes lines as JSON lines, for a failed run to be studied.
