@@ -96,6 +96,8 @@ type pubState struct {
 	pending   []*pubReq            // waiting for a flusher, oldest first
 	flushers  int                  // flush goroutines running, at most Config.MaxInflight
 	token     uint64               // last idempotency token issued
+	ackEpoch  string               // epoch of the newest seq acknowledged
+	ackSeq    uint64               // the newest seq acknowledged in ackEpoch
 	unsettled map[uint64]time.Time // tokens that may still reach Redis: in flight (zero time), or in doubt until the time
 	window    time.Duration        // Config.IdempotencyWindow
 }
@@ -209,6 +211,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 	if err == nil {
 		c.stats.published.Add(uint64(len(args)))
 		c.stats.publishCalls.Add(1)
+		st.acknowledged(c, pos, uint64(len(args)), vs)
 	}
 	seq := pos.Seq
 	for _, r := range batch {
@@ -324,4 +327,27 @@ func (st *pubState) settle(token uint64, inDoubt bool) {
 		return
 	}
 	delete(st.unsettled, token)
+}
+
+// acknowledged notes that a fresh append of n messages got seqs from pos on. A seq at or below
+// one already acknowledged in the same epoch means the log went back: a failover lost writes
+// that had been acknowledged, and their seqs now name other messages. That is logged and
+// counted (Stats.SeqsReused); the subscribers see it as a rewound reset.
+func (st *pubState) acknowledged(c *Client, pos Position, n uint64, reply []rueidis.RedisMessage) {
+	if s, _ := reply[2].ToString(); s != "0" {
+		return // a retry answered from the idempotency record: an old seq is expected
+	}
+	last := pos.Seq + n - 1
+	st.mu.Lock()
+	reused := pos.Epoch == st.ackEpoch && pos.Seq <= st.ackSeq && c.cfg.MaxInflight == 1
+	prev := st.ackSeq
+	if pos.Epoch != st.ackEpoch || last > st.ackSeq || reused {
+		st.ackEpoch, st.ackSeq = pos.Epoch, last
+	}
+	st.mu.Unlock()
+	if reused {
+		c.stats.seqsReused.Add(1)
+		c.cfg.Logger.Warn("redisync: a publish got a seq already given to another; Redis lost acknowledged messages (a failover?)",
+			"channel", st.name, "epoch", pos.Epoch, "seq", pos.Seq, "acknowledged_before", prev)
+	}
 }
