@@ -203,3 +203,31 @@ func TestHistory(t *testing.T) {
 		t.Fatal("an entry without an id was remembered")
 	}
 }
+
+// Sharded pub/sub (SSUBSCRIBE) on one Client follows several channels and rides out killed
+// connections like plain pub/sub.
+func TestShardedSubscriptionsRideOutKills(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	pub, _ := newTestClient(t, srv.URL(), Config{Sharded: true})
+	sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, Sharded: true, IdleCheck: 50 * time.Millisecond})
+	names := []string{"a", "b", "c"}
+	recs := make([]*recorder, len(names))
+	for i, n := range names {
+		recs[i], _ = subscribe(t, sub, n, FromNow())
+	}
+	for round := range 4 {
+		for _, n := range names {
+			publishN(t, pub, n, 50)
+		}
+		srv.ClientKill("pubsub")
+		for i := range names {
+			recs[i].waitMsgs(t, 50*(round+1), 10*time.Second)
+		}
+	}
+	for i := range names {
+		checkSequence(t, recs[i].snapshot(), 1, 200)
+	}
+	if sub.Stats().Reconnects == 0 {
+		t.Error("no reconnect counted after killing the sharded subscriptions")
+	}
+}
