@@ -442,7 +442,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 
 func TestPermissionDeniedEndsTheSubscription(t *testing.T) {
 	srv := startRedis(t, redistest.Options{})
-	if _, err := srv.Do("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "+@all", "-evalsha", "-eval"); err != nil {
+	if _, err := srv.Do("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "+@all", "-evalsha", "-eval", "-evalsha_ro", "-eval_ro"); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := newTestClient(t, "redis://reader:pw@"+srv.Addr(), Config{})

@@ -21,5 +21,5 @@ var fetchLua string
 
 var (
 	publishScript = rueidis.NewLuaScript(LibLua + publishLua)
-	fetchScript   = rueidis.NewLuaScript(fetchLua)
+	fetchScript   = rueidis.NewLuaScriptReadOnly(fetchLua) // EVALSHA_RO: read-only users may subscribe
 )

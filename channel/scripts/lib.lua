@@ -1,6 +1,30 @@
 -- lib.lua: functions shared by the scripts that append to a channel. Each script is sent to
 -- Redis as lib.lua followed by its own text. See PROTOCOL.md.
 
+-- check_acl fails, before anything is written, when the calling user may not run one of the
+-- commands in cmds (each {COMMAND, key or channel, more arguments}): a command denied halfway
+-- through the script would leave a partial write. Servers without redis.acl_check_cmd (before
+-- Redis 7, the embedded demo server) skip the check.
+local function check_acl(cmds)
+  if not redis.acl_check_cmd then return end
+  for _, c in ipairs(cmds) do
+    if not redis.acl_check_cmd(unpack(c)) then
+      error({err = 'NOPERM this user may not run ' .. c[1] .. ' on ' .. c[2] .. '; nothing was written'})
+    end
+  end
+end
+
+-- append_acl returns the commands an append to a channel runs, for check_acl.
+local function append_acl(meta, log, idem, token, pubcmd, pubchan)
+  local cmds = {{'HSET', meta, 'f', 'v'}, {'XADD', log, '1-0', 'f', 'v'}, {'XTRIM', log, 'MINID', '0'},
+    {string.upper(pubcmd), pubchan, 'm'}}
+  if token > 0 then
+    cmds[#cmds + 1] = {'ZADD', idem, '0', 'm'}
+    cmds[#cmds + 1] = {'PEXPIRE', idem, '1'}
+  end
+  return cmds
+end
+
 -- channel_state checks that the name holds kind ("channel" or "map") and returns the state of
 -- its log: epoch, fresh (it had no epoch), seq (the head), tip (the id of the newest entry, "-"
 -- when unknown) and the retention stored with it (maxlen messages, maxage ms; 0: no limit). A

@@ -14,6 +14,7 @@ local maxage = tonumber(ARGV[8])  -- and ms; 0 for no limit
 local data = {}
 for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
 
+check_acl(append_acl(meta, log, idem, token, pubcmd, pubchan))
 local ch = channel_state(meta, log, 'channel', id, maxlen, maxage)
 local epoch = ch.epoch
 local seen = applied_seq(idem, token, epoch)

@@ -18,6 +18,10 @@ local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the versi
                                   -- have ("" for any, "0" for absent)
 local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
 
+local acl = append_acl(meta, log, idem, token, pubcmd, pubchan)
+acl[#acl + 1] = {'HSET', state, 'f', 'v'}
+acl[#acl + 1] = {'HDEL', state, 'f'}
+check_acl(acl)
 local ch = channel_state(meta, log, 'map', id, maxlen, maxage)
 local epoch = ch.epoch
 if ch.fresh then
