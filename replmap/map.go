@@ -10,15 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/redisync/redisync/channel"
 )
 
 //go:embed scripts/write.lua
 var writeLua string
 
-var writeScript = rueidis.NewLuaScript(channel.LibLua + writeLua)
+var writeScript = channel.NewAppendScript(writeLua)
 
 // Map is a local replica of a replicated map, kept current from the map's channel, and the
 // way to write to it. Reads are served from memory. A Map is safe for concurrent use.
