@@ -289,7 +289,7 @@ func TestLostTailIsDetectedWhileIdle(t *testing.T) {
 	// Append message 4 with its pub/sub copy sent to a channel nobody listens to: the copy is lost.
 	k := pub.keysMust(t, "c")
 	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0", "tail"}
-	if err := publishScript.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
+	if err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
 	events := rec.waitMsgs(t, 4, 5*time.Second)
@@ -382,7 +382,7 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 	run := func(token, data string) []string {
 		t.Helper()
 		args := []string{k.pubsub, "PUBLISH", "e1", token, "1", "60000", "0", "0", data}
-		vs, err := publishScript.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).AsStrSlice()
+		vs, err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).AsStrSlice()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -399,7 +399,7 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 	}
 	// Tokens below the low-water mark are forgotten (every 16th call): the set stays small.
 	args := []string{k.pubsub, "PUBLISH", "e1", "17", "17", "60000", "0", "0", "c"}
-	if err := publishScript.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
+	if err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := srv.Do("ZCARD", k.idem); n != "1" {
@@ -442,7 +442,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 
 func TestPermissionDeniedEndsTheSubscription(t *testing.T) {
 	srv := startRedis(t, redistest.Options{})
-	if _, err := srv.Do("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "+@all", "-evalsha", "-eval"); err != nil {
+	if _, err := srv.Do("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "+@all", "-evalsha", "-eval", "-evalsha_ro", "-eval_ro"); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := newTestClient(t, "redis://reader:pw@"+srv.Addr(), Config{})
@@ -555,7 +555,7 @@ func TestHoleInLiveSequenceIsFilledFromLog(t *testing.T) {
 
 	k := pub.keysMust(t, "c")
 	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0", "lost copy"}
-	if err := publishScript.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
+	if err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
 	publishN(t, pub, "c", 1)

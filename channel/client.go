@@ -139,11 +139,13 @@ type Stats struct {
 	Overflows      uint64 // live envelopes dropped because a subscription's queue was full
 	Junk           uint64 // pub/sub messages that were not valid envelopes
 	Reconnects     uint64 // pub/sub connections re-established
+	Rewinds        uint64 // rewound resets: the log no longer held messages a subscription delivered
+	SeqsReused     uint64 // publishes given a seq at or below one this client was given before in the same epoch (a failover lost writes)
 }
 
 type stats struct {
 	published, publishCalls, publishRetries, delivered, resets, fromLog, gapsFilled,
-	tailLosses, duplicates, overflows, junk, reconnects atomic.Uint64
+	tailLosses, duplicates, overflows, junk, reconnects, rewinds, seqsReused atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -155,6 +157,7 @@ func (c *Client) Stats() Stats {
 		Resets: s.resets.Load(), FromLog: s.fromLog.Load(), GapsFilled: s.gapsFilled.Load(),
 		TailLosses: s.tailLosses.Load(), Duplicates: s.duplicates.Load(),
 		Overflows: s.overflows.Load(), Junk: s.junk.Load(), Reconnects: s.reconnects.Load(),
+		Rewinds: s.rewinds.Load(), SeqsReused: s.seqsReused.Load(),
 	}
 }
 

@@ -19,6 +19,8 @@ const (
 	DefaultFetchCount        = 500
 	DefaultBufferSize        = 1024
 	DefaultMaxEnvelopeBytes  = 8 << 20
+	DefaultRewindMemory      = 1024
+	DefaultReplicaTimeout    = time.Second
 )
 
 // Config configures a Client. A zero field takes the default named in its comment.
@@ -58,6 +60,18 @@ type Config struct {
 	BufferSize int
 	// MaxEnvelopeBytes bounds a pub/sub envelope; a larger one is junk. Default DefaultMaxEnvelopeBytes.
 	MaxEnvelopeBytes int
+	// MinReplicas makes every publish (and map write) wait until at least this many replicas
+	// have it (Redis WAIT) before it returns; when they do not within ReplicaTimeout, the call
+	// returns its position with an error matching ErrNotReplicated. It narrows what a failover
+	// can lose; it does not make Redis synchronous (see the README). 0: do not wait.
+	MinReplicas int
+	// ReplicaTimeout bounds the wait of MinReplicas. Default DefaultReplicaTimeout.
+	ReplicaTimeout time.Duration
+	// RewindMemory is the number of log entries (publish calls) a subscription remembers having
+	// delivered, to find where the log parted from them after a failover that lost
+	// acknowledged writes: its rewound reset is exact within that many entries, and covers
+	// everything delivered in the epoch beyond. Default DefaultRewindMemory.
+	RewindMemory int
 	// Sharded publishes with SPUBLISH and subscribes with SSUBSCRIBE (Redis Cluster sharded
 	// pub/sub) instead of PUBLISH and SUBSCRIBE.
 	Sharded bool
@@ -99,6 +113,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxEnvelopeBytes == 0 {
 		c.MaxEnvelopeBytes = DefaultMaxEnvelopeBytes
 	}
+	if c.ReplicaTimeout == 0 {
+		c.ReplicaTimeout = DefaultReplicaTimeout
+	}
+	if c.RewindMemory == 0 {
+		c.RewindMemory = DefaultRewindMemory
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -128,6 +148,12 @@ func (c Config) validate() error {
 		return fmt.Errorf("channel: FetchCount %d is below 1", c.FetchCount)
 	case c.BufferSize < 1:
 		return fmt.Errorf("channel: BufferSize %d is below 1", c.BufferSize)
+	case c.MinReplicas < 0:
+		return fmt.Errorf("channel: MinReplicas %d is negative", c.MinReplicas)
+	case c.ReplicaTimeout < time.Millisecond:
+		return fmt.Errorf("channel: ReplicaTimeout %v is below one millisecond", c.ReplicaTimeout)
+	case c.RewindMemory < 1:
+		return fmt.Errorf("channel: RewindMemory %d is below 1", c.RewindMemory)
 	case c.MaxEnvelopeBytes < c.MaxBatchBytes:
 		return fmt.Errorf("channel: MaxEnvelopeBytes %d is below MaxBatchBytes %d", c.MaxEnvelopeBytes, c.MaxBatchBytes)
 	}

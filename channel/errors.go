@@ -16,6 +16,10 @@ var (
 	// ErrWrongKind is matched by a *KindError: the name holds a map where a channel was wanted,
 	// or the reverse.
 	ErrWrongKind = errors.New("redisync: name holds another kind")
+	// ErrNotReplicated is returned, with the position, by a publish or write made with
+	// Config.MinReplicas when fewer replicas than that confirmed it within
+	// Config.ReplicaTimeout. It was applied on the primary: a failover may lose it, or not.
+	ErrNotReplicated = errors.New("channel: applied on the primary, but not confirmed by enough replicas")
 	// ErrUnknownOutcome is returned when a publish could not be confirmed within the idempotency
 	// window: it may or may not have been appended, and retrying it could append it twice.
 	ErrUnknownOutcome = errors.New("channel: publish outcome unknown")

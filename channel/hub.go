@@ -7,11 +7,13 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// hub owns the Client's one pub/sub connection. It subscribes to the pub/sub channel of every
-// channel that has a local subscriber, decodes each envelope once and offers it to those
-// subscribers without ever blocking the connection's reader. When the connection is lost it
-// reconnects, resubscribes, and asks every subscriber to catch up from the log, since pub/sub
-// dropped whatever was published meanwhile.
+// hub owns the Client's pub/sub connections: one connection for plain pub/sub, or with
+// Config.Sharded one sharded subscription per channel, which rueidis keeps on a connection to
+// the channel's shard (hub_sharded.go). It subscribes to the pub/sub channel of every channel
+// that has a local subscriber, decodes each envelope once and offers it to those subscribers
+// without ever blocking the connection's reader. When a connection is lost it reconnects,
+// resubscribes, and asks the subscribers to catch up from the log, since pub/sub dropped
+// whatever was published meanwhile.
 type hub struct {
 	c *Client
 
@@ -23,10 +25,12 @@ type hub struct {
 	subs    map[string]map[*subscriber]struct{} // pub/sub channel name to local subscribers
 	kick    chan struct{}                       // asks run to drop the connection and reconnect
 	junkLog time.Time                           // last time junk was logged
+	shards  map[string]*shardSub                // with Config.Sharded: the subscription of each pub/sub channel
 }
 
 func newHub(c *Client) *hub {
-	return &hub{c: c, subs: make(map[string]map[*subscriber]struct{}), kick: make(chan struct{}, 1)}
+	return &hub{c: c, subs: make(map[string]map[*subscriber]struct{}), kick: make(chan struct{}, 1),
+		shards: make(map[string]*shardSub)}
 }
 
 // add registers s and makes sure its pub/sub channel is subscribed, starting the connection on
@@ -39,6 +43,11 @@ func (h *hub) add(s *subscriber) bool {
 		h.subs[s.k.pubsub] = set
 	}
 	set[s] = struct{}{}
+	if h.c.cfg.Sharded {
+		ok := h.addShardLocked(s.k.pubsub)
+		h.mu.Unlock()
+		return ok
+	}
 	start := !h.started
 	h.started = true
 	h.mu.Unlock()
@@ -56,9 +65,15 @@ func (h *hub) remove(s *subscriber) {
 	delete(set, s)
 	if len(set) == 0 {
 		delete(h.subs, s.k.pubsub)
+		if sh := h.shards[s.k.pubsub]; sh != nil {
+			delete(h.shards, s.k.pubsub)
+			sh.stop()
+		}
 	}
 	h.mu.Unlock()
-	h.sync(s.k.pubsub)
+	if !h.c.cfg.Sharded {
+		h.sync(s.k.pubsub)
+	}
 }
 
 // sync makes the connection's subscription to name match whether name has local subscribers.
@@ -90,8 +105,17 @@ func (h *hub) sync(name string) {
 	}
 }
 
-// reconnect asks run to drop the connection and make a new one.
+// reconnect asks run to drop the connection and make a new one (with Config.Sharded, every
+// sharded subscription to subscribe again).
 func (h *hub) reconnect() {
+	if h.c.cfg.Sharded {
+		h.mu.RLock()
+		for _, sh := range h.shards {
+			sh.restart()
+		}
+		h.mu.RUnlock()
+		return
+	}
 	select {
 	case h.kick <- struct{}{}:
 	default:

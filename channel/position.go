@@ -55,6 +55,7 @@ func ParsePosition(s string) (Position, error) {
 // From says where a subscription starts. Build one with FromStart, FromNow or After.
 type From struct {
 	pos  Position
+	tip  string // id of the log entry ending at pos.Seq, when known (a head just read)
 	now  bool
 	kind Kind // KindChannel when empty
 }

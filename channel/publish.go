@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,8 @@ type pubState struct {
 	pending   []*pubReq            // waiting for a flusher, oldest first
 	flushers  int                  // flush goroutines running, at most Config.MaxInflight
 	token     uint64               // last idempotency token issued
+	ackEpoch  string               // epoch of the newest seq acknowledged
+	ackSeq    uint64               // the newest seq acknowledged in ackEpoch
 	unsettled map[uint64]time.Time // tokens that may still reach Redis: in flight (zero time), or in doubt until the time
 	window    time.Duration        // Config.IdempotencyWindow
 }
@@ -203,17 +206,22 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 	}
 	vs, err := c.execAppend(ctx, st, publishScript, nil, args)
 	var pos Position
-	if err == nil {
-		pos, err = parsePublishReply(vs)
+	if err == nil || errors.Is(err, ErrNotReplicated) {
+		var perr error
+		if pos, perr = parsePublishReply(vs); perr != nil {
+			err = perr
+		}
 	}
-	if err == nil {
+	appended := err == nil || errors.Is(err, ErrNotReplicated)
+	if appended {
 		c.stats.published.Add(uint64(len(args)))
 		c.stats.publishCalls.Add(1)
+		st.acknowledged(c, pos, uint64(len(args)), vs)
 	}
 	seq := pos.Seq
 	for _, r := range batch {
 		res := pubResult{err: err}
-		if err == nil {
+		if appended {
 			res.pos = Position{Epoch: pos.Epoch, Seq: seq}
 			seq += uint64(len(r.msgs))
 		} else if ctxErr := r.ctx.Err(); ctxErr != nil {
@@ -225,13 +233,13 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 	}
 }
 
-// ExecAppend runs script, a script that appends to channel name (sent as LibLua followed by
-// its own text), with the protocol of Publish: a fresh idempotency token, retries of transient
-// failures with the same arguments until ctx ends or the idempotency window is half gone. The
-// script gets KEYS meta, log, idem, then keys; and ARGV pubchan, pubcmd, newepoch, token,
-// retry, lowwater, idemttl, maxlen, maxage, then args (see PROTOCOL.md). It returns the script's
-// reply, which must be an array.
-func (c *Client) ExecAppend(ctx context.Context, name string, script *rueidis.Lua, keys, args []string) ([]rueidis.RedisMessage, error) {
+// ExecAppend runs script, a script that appends to channel name, with the protocol of
+// Publish: a fresh idempotency token, retries of transient failures with the same arguments
+// until ctx ends or the idempotency window is half gone, and Config.MinReplicas. The script
+// gets KEYS meta, log, idem, then keys; and ARGV pubchan, pubcmd, id, token, lowwater, idemttl,
+// maxlen, maxage, then args (see PROTOCOL.md). It returns the script's reply, which must be an
+// array; with an error matching ErrNotReplicated the reply is there too.
+func (c *Client) ExecAppend(ctx context.Context, name string, script *AppendScript, keys, args []string) ([]rueidis.RedisMessage, error) {
 	st, err := c.pubStateFor(name)
 	if err != nil {
 		return nil, err
@@ -246,7 +254,7 @@ func (c *Client) ExecAppend(ctx context.Context, name string, script *rueidis.Lu
 	return vs, err
 }
 
-func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.Lua, keys, args []string) ([]rueidis.RedisMessage, error) {
+func (c *Client) execAppend(ctx context.Context, st *pubState, script *AppendScript, keys, args []string) ([]rueidis.RedisMessage, error) {
 	token, low := st.issue()
 	pubcmd := "PUBLISH"
 	if c.cfg.Sharded {
@@ -268,7 +276,10 @@ func (c *Client) execAppend(ctx context.Context, st *pubState, script *rueidis.L
 	inDoubt := false
 	defer func() { st.settle(token, inDoubt) }()
 	for attempt := 0; ; attempt++ {
-		vs, err := script.Exec(ctx, c.rc, kv, argv).ToArray()
+		vs, err := c.exec(ctx, script, kv, argv)
+		if errors.Is(err, ErrNotReplicated) {
+			return vs, c.redisError(fmt.Sprintf("append to %q", st.name), err)
+		}
 		var re *rueidis.RedisError
 		if err != nil && !errors.As(err, &re) {
 			inDoubt = true
@@ -324,4 +335,59 @@ func (st *pubState) settle(token uint64, inDoubt bool) {
 		return
 	}
 	delete(st.unsettled, token)
+}
+
+// acknowledged notes that a fresh append of n messages got seqs from pos on. A seq at or below
+// one already acknowledged in the same epoch means the log went back: a failover lost writes
+// that had been acknowledged, and their seqs now name other messages. That is logged and
+// counted (Stats.SeqsReused); the subscribers see it as a rewound reset.
+func (st *pubState) acknowledged(c *Client, pos Position, n uint64, reply []rueidis.RedisMessage) {
+	if s, _ := reply[2].ToString(); s != "0" {
+		return // a retry answered from the idempotency record: an old seq is expected
+	}
+	last := pos.Seq + n - 1
+	st.mu.Lock()
+	reused := pos.Epoch == st.ackEpoch && pos.Seq <= st.ackSeq && c.cfg.MaxInflight == 1
+	prev := st.ackSeq
+	if pos.Epoch != st.ackEpoch || last > st.ackSeq || reused {
+		st.ackEpoch, st.ackSeq = pos.Epoch, last
+	}
+	st.mu.Unlock()
+	if reused {
+		c.stats.seqsReused.Add(1)
+		c.cfg.Logger.Warn("redisync: a publish got a seq already given to another; Redis lost acknowledged messages (a failover?)",
+			"channel", st.name, "epoch", pos.Epoch, "seq", pos.Seq, "acknowledged_before", prev)
+	}
+}
+
+// exec runs script once. With Config.MinReplicas it runs it on a connection of its own
+// followed by WAIT, and reports ErrNotReplicated (with the script's reply) when fewer replicas
+// acknowledged it in time.
+func (c *Client) exec(ctx context.Context, script *AppendScript, keys, argv []string) ([]rueidis.RedisMessage, error) {
+	if c.cfg.MinReplicas == 0 {
+		return script.lua.Exec(ctx, c.rc, keys, argv).ToArray()
+	}
+	var vs []rueidis.RedisMessage
+	var acked int64
+	err := c.rc.Dedicated(func(dc rueidis.DedicatedClient) error {
+		wait := dc.B().Wait().Numreplicas(int64(c.cfg.MinReplicas)).Timeout(c.cfg.ReplicaTimeout.Milliseconds()).Build()
+		rs := dc.DoMulti(ctx, dc.B().Evalsha().Sha1(script.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(argv...).Build(), wait)
+		if err := rs[0].Error(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			wait = dc.B().Wait().Numreplicas(int64(c.cfg.MinReplicas)).Timeout(c.cfg.ReplicaTimeout.Milliseconds()).Build()
+			rs = dc.DoMulti(ctx, dc.B().Eval().Script(script.text).Numkeys(int64(len(keys))).Key(keys...).Arg(argv...).Build(), wait)
+		}
+		var err error
+		if vs, err = rs[0].ToArray(); err != nil {
+			return err
+		}
+		acked, err = rs[1].AsInt64()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if acked < int64(c.cfg.MinReplicas) {
+		return vs, fmt.Errorf("%w: %d of %d replicas confirmed it within %v", ErrNotReplicated, acked, c.cfg.MinReplicas, c.cfg.ReplicaTimeout)
+	}
+	return vs, nil
 }

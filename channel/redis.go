@@ -109,6 +109,7 @@ func parsePublishReply(vs []rueidis.RedisMessage) (Position, error) {
 type fetched struct {
 	epoch   string
 	head    uint64
+	tip     string // id of the newest entry, "" when unknown
 	entries []*envelope
 }
 
@@ -120,8 +121,8 @@ func (c *Client) fetch(ctx context.Context, k keys, kind Kind, from uint64, coun
 	if err != nil {
 		return fetched{}, asKindError(err, k.name, kind)
 	}
-	if len(vs) < 2 {
-		return fetched{}, fmt.Errorf("fetch script returned %d values", len(vs))
+	if len(vs) < 3 {
+		return fetched{}, fmt.Errorf("fetch script returned %d values, want at least 3", len(vs))
 	}
 	strs := make([]string, len(vs))
 	for i, v := range vs {
@@ -129,12 +130,12 @@ func (c *Client) fetch(ctx context.Context, k keys, kind Kind, from uint64, coun
 			return fetched{}, fmt.Errorf("fetch script value %d: %w", i, err)
 		}
 	}
-	f := fetched{epoch: strs[0]}
+	f := fetched{epoch: strs[0], tip: chainID(strs[2])}
 	if f.head, err = strconv.ParseUint(strs[1], 10, 64); err != nil {
 		return fetched{}, fmt.Errorf("channel head %q is not a seq", strs[1])
 	}
-	f.entries = make([]*envelope, 0, len(strs)-2)
-	for _, s := range strs[2:] {
+	f.entries = make([]*envelope, 0, len(strs)-3)
+	for _, s := range strs[3:] {
 		env, err := decodeEnvelope(s)
 		if err != nil {
 			return fetched{}, fmt.Errorf("log entry %.40q is not an envelope", s)

@@ -147,9 +147,12 @@ type subscriber struct {
 	wake   chan struct{}  // pokes the loop to look at resync
 	resync atomic.Bool    // catch up from the log before trusting live envelopes again
 
-	epoch  string // epoch of the log being followed; empty when not known yet
-	next   uint64 // seq of the next message to deliver
-	missed int    // idle head reads in a row that found messages pub/sub never brought
+	epoch  string  // epoch of the log being followed; empty when not known yet
+	next   uint64  // seq of the next message to deliver
+	tip    string  // id of the log entry that ends at next-1 (chain.go); "" when not known
+	hist   history // the entries delivered most recently, to locate a rewind
+	since  uint64  // the first seq delivered in this epoch, 0 before any
+	missed int     // idle head reads in a row that found messages pub/sub never brought
 
 	mu        sync.Mutex // guards pos, read by status
 	pos       Position
@@ -159,6 +162,7 @@ type subscriber struct {
 func (c *Client) newSubscriber(name string, k keys, kind Kind, deliver func(context.Context, Event) error) *subscriber {
 	return &subscriber{
 		c: c, name: name, k: k, kind: kind, deliver: deliver,
+		hist: history{max: c.cfg.RewindMemory},
 		live: make(chan *envelope, c.cfg.BufferSize),
 		wake: make(chan struct{}, 1),
 	}
@@ -212,7 +216,7 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 	if from.now {
 		return errors.New("channel: internal error: a subscription started from an unfixed position")
 	}
-	s.epoch, s.next = from.pos.Epoch, from.pos.Seq+1
+	s.epoch, s.next, s.tip = from.pos.Epoch, from.pos.Seq+1, from.tip
 	s.setPos(from.pos)
 	if err := s.catchUp(ctx); err != nil {
 		return err
@@ -248,11 +252,17 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
 		return s.catchUp(ctx)
 	}
 	if env.last() < s.next {
+		if !s.knows(env) {
+			return s.catchUp(ctx) // the same seqs, other messages: the log was rewound
+		}
 		s.c.stats.duplicates.Add(uint64(len(env.data)))
 		return nil
 	}
 	if env.first > s.next {
 		s.c.stats.gapsFilled.Add(1)
+		return s.catchUp(ctx)
+	}
+	if !s.continues(env) {
 		return s.catchUp(ctx)
 	}
 	s.c.stats.duplicates.Add(s.next - env.first)
@@ -263,6 +273,7 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
 		}
 		s.next++
 	}
+	s.deliveredEntry(env)
 	s.missed = 0
 	s.confirm()
 	return nil
@@ -279,10 +290,13 @@ func (s *subscriber) onIdle(ctx context.Context) error {
 		}
 		return s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
 	}
-	if f.epoch == s.epoch && f.head < s.next {
+	if f.epoch == s.epoch && f.head+1 == s.next && (s.tip == "" || f.tip == "" || f.tip == s.tip) {
 		s.missed = 0
 		s.confirm()
 		return nil
+	}
+	if f.epoch == s.epoch && f.head < s.next {
+		return s.catchUp(ctx) // the log is behind what was delivered, or another history: a rewind
 	}
 	if f.epoch != "" || s.epoch != "" {
 		s.c.stats.tailLosses.Add(1)
@@ -319,7 +333,7 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, Open: true, OldEpoch: s.epoch}, Position{}); err != nil {
 				return err
 			}
-			s.epoch, s.next = "", 1
+			s.newEpoch("")
 			continue
 		case s.epoch == "":
 			if f.head+1 < s.next {
@@ -327,7 +341,6 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 				if err := s.beyondHead(ctx, f); err != nil {
 					return err
 				}
-				s.epoch = f.epoch
 				continue
 			}
 			s.epoch = f.epoch
@@ -336,35 +349,45 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 				Position{Epoch: f.epoch}); err != nil {
 				return err
 			}
-			s.epoch, s.next = f.epoch, 1
+			s.newEpoch(f.epoch)
 			continue
 		}
-		if f.head+1 < s.next {
-			if err := s.reset(ctx, Reset{Reason: ResetRewound, From: f.head + 1, To: s.next - 1, OldEpoch: s.epoch, NewEpoch: s.epoch},
-				Position{Epoch: s.epoch, Seq: f.head}); err != nil {
+		if f.head+1 < s.next || (f.head+1 == s.next && s.tip != "" && f.tip != "" && f.tip != s.tip) {
+			// The log is behind what was delivered, or holds other messages under its seqs.
+			if err := s.rewind(ctx, f.head); err != nil {
 				return err
 			}
-			s.next = f.head + 1
 			continue
 		}
+		rewound := false
 		for _, env := range f.entries {
+			if env.last() < s.next {
+				continue
+			}
+			if env.first > s.next {
+				if err := s.trimmed(ctx, env.first-1); err != nil {
+					return err
+				}
+			}
+			if !s.continues(env) {
+				if err := s.rewind(ctx, f.head); err != nil {
+					return err
+				}
+				rewound = true
+				break
+			}
 			t := time.UnixMilli(env.ms)
-			for i, d := range env.data {
-				seq := env.first + uint64(i)
-				if seq < s.next {
-					continue
-				}
-				if seq > s.next {
-					if err := s.trimmed(ctx, seq-1); err != nil {
-						return err
-					}
-				}
+			for seq := s.next; seq <= env.last(); seq++ {
 				s.c.stats.fromLog.Add(1)
-				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq}, Time: t, Data: []byte(d)}); err != nil {
+				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq}, Time: t, Data: []byte(env.data[seq-env.first])}); err != nil {
 					return err
 				}
 				s.next = seq + 1
 			}
+			s.deliveredEntry(env)
+		}
+		if rewound {
+			continue
 		}
 		if len(f.entries) == 0 && f.head >= s.next {
 			if err := s.trimmed(ctx, f.head); err != nil {
@@ -384,15 +407,21 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 func (s *subscriber) beyondHead(ctx context.Context, f fetched) error {
 	err := s.reset(ctx, Reset{Reason: ResetRewound, From: 1, To: s.next - 1, NewEpoch: f.epoch},
 		Position{Epoch: f.epoch})
-	s.next = 1
+	s.newEpoch(f.epoch)
 	return err
+}
+
+// newEpoch starts following epoch (empty: whatever history comes next) from its first message.
+func (s *subscriber) newEpoch(epoch string) {
+	s.epoch, s.next, s.tip, s.since = epoch, 1, "", 0
+	s.hist.clear()
 }
 
 // trimmed announces that s.next..to are no longer in the log and moves past them.
 func (s *subscriber) trimmed(ctx context.Context, to uint64) error {
 	err := s.reset(ctx, Reset{Reason: ResetTrimmed, From: s.next, To: to, OldEpoch: s.epoch, NewEpoch: s.epoch},
 		Position{Epoch: s.epoch, Seq: to})
-	s.next = to + 1
+	s.next, s.tip = to+1, "" // the entry before next is gone: the next one cannot be checked
 	return err
 }
 
@@ -412,6 +441,9 @@ func (s *subscriber) emit(ctx context.Context, ev Event) error {
 	}
 	if ev.Reset == nil {
 		s.c.stats.delivered.Add(1)
+		if s.since == 0 {
+			s.since = ev.Seq
+		}
 	}
 	s.setPos(ev.Position)
 	return nil
@@ -465,5 +497,5 @@ func (c *Client) fix(ctx context.Context, k keys, from From) (From, error) {
 	if err != nil {
 		return From{}, err
 	}
-	return From{pos: Position{Epoch: f.epoch, Seq: f.head}, kind: from.kind}, nil
+	return From{pos: Position{Epoch: f.epoch, Seq: f.head}, tip: f.tip, kind: from.kind}, nil
 }

@@ -22,7 +22,7 @@ const DefaultCacheSize = 10000
 //go:embed scripts/get.lua
 var getLua string
 
-var getScript = rueidis.NewLuaScript(getLua)
+var getScript = rueidis.NewLuaScriptReadOnly(getLua) // EVALSHA_RO: read-only users may read
 
 // Cache is a near-cache of a replicated map, for maps too large to hold on every node: it
 // holds at most Config.CacheSize keys (absent ones included), evicting the least recently used,

@@ -11,6 +11,7 @@ const (
 	DefaultMaxKeyBytes   = 1 << 10
 	DefaultMaxValueBytes = 1 << 20
 	DefaultScanCount     = 5000
+	DefaultVerifyEvery   = 30 * time.Second
 )
 
 // Config configures a Map. A zero field takes the default named in its comment.
@@ -40,6 +41,11 @@ type Config[V any] struct {
 	// ScanCount is the number of keys asked for per HSCAN while loading a snapshot.
 	// Default DefaultScanCount.
 	ScanCount int
+	// VerifyEvery is how often the replica checks itself against Redis (Verify) while it is
+	// ready: a replica that differs from Redis at the same seq, for whatever reason, is marked
+	// not ready and reloads within about this bound. Negative disables the check.
+	// Default DefaultVerifyEvery.
+	VerifyEvery time.Duration
 	// Logger receives re-snapshots and undecodable values. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +62,9 @@ func (c Config[V]) withDefaults() Config[V] {
 	}
 	if c.ScanCount == 0 {
 		c.ScanCount = DefaultScanCount
+	}
+	if c.VerifyEvery == 0 {
+		c.VerifyEvery = DefaultVerifyEvery
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -3,6 +3,7 @@ package replmap
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,48 @@ func TestKindsAreEnforced(t *testing.T) {
 	}
 	if k, err := n.cl.Kind(ctx, "m"); err != nil || k != channel.KindMap {
 		t.Fatalf("kind after adoption: %q, %v", k, err)
+	}
+}
+
+// A user that may only read can hold a replica (snapshot, catch-up, Verify) and read through
+// a near-cache; its writes are refused before anything is written.
+func TestReadOnlyUserHoldsAReplica(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	if _, err := srv.Do("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "+@read", "+@connection", "+@pubsub",
+		"-publish", "-spublish", "+evalsha_ro", "+eval_ro"); err != nil {
+		t.Fatal(err)
+	}
+	prefix := newPrefix()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}})
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := w.m.Set(ctx, k, "v-"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := openNode(t, "redis://reader:pw@"+srv.Addr(), prefix, "m", Config[string]{Codec: String{}})
+	waitReady(t, r.m)
+	seq, _ := w.m.Set(ctx, "d", "v-d")
+	if err := r.m.WaitFor(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := r.m.Get("d"); err != nil || v != "v-d" {
+		t.Fatalf("reader's replica: d = %q, %v", v, err)
+	}
+	verify(t, r.m)
+	c, err := OpenCache(ctx, r.cl, "m", Config[string]{Codec: String{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, _, err := c.Get(ctx, "a"); err != nil || v != "v-a" {
+		t.Fatalf("reader's near-cache: a = %q, %v", v, err)
+	}
+	if _, err := r.m.Set(ctx, "e", "no"); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("a read-only user's write: %v, want NOPERM", err)
+	}
+	if h, _ := w.cl.Head(ctx, "m"); h.Seq != seq {
+		t.Fatalf("a refused write moved the head to %v", h)
 	}
 }

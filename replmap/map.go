@@ -10,15 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/redisync/redisync/channel"
 )
 
 //go:embed scripts/write.lua
 var writeLua string
 
-var writeScript = rueidis.NewLuaScript(channel.LibLua + writeLua)
+var writeScript = channel.NewAppendScript(writeLua)
 
 // Map is a local replica of a replicated map, kept current from the map's channel, and the
 // way to write to it. Reads are served from memory. A Map is safe for concurrent use.
@@ -91,9 +89,19 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 		changed: make(chan struct{}),
 		wants:   make(map[uint64][]capture),
 	}
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(m.done)
+		defer wg.Done()
 		m.run()
+	}()
+	go func() {
+		defer wg.Done()
+		m.verifyLoop()
+	}()
+	go func() {
+		wg.Wait()
+		close(m.done)
 	}()
 	return m, nil
 }
@@ -253,17 +261,18 @@ type Stats struct {
 	Resnapshots  uint64 // snapshots loaded again after a reset or a digest mismatch
 	BadRecords   uint64 // channel messages that were not change records, skipped
 	DecodeErrors uint64 // values that did not decode
+	Divergences  uint64 // times the replica was found to differ from Redis at the same seq (it then reloads)
 }
 
 type stats struct {
-	changes, snapshots, resnapshots, badRecords, decodeErrors atomic.Uint64
+	changes, snapshots, resnapshots, badRecords, decodeErrors, divergences atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (m *Map[V]) Stats() Stats {
 	s := &m.stats
 	return Stats{Changes: s.changes.Load(), Snapshots: s.snapshots.Load(), Resnapshots: s.resnapshots.Load(),
-		BadRecords: s.badRecords.Load(), DecodeErrors: s.decodeErrors.Load()}
+		BadRecords: s.badRecords.Load(), DecodeErrors: s.decodeErrors.Load(), Divergences: s.divergences.Load()}
 }
 
 // errResnapshot ends the replica's subscription when a new snapshot is needed.

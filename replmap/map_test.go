@@ -561,3 +561,46 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	a.cl.Redis().Close()
 	goleak.VerifyNone(t, ignore)
 }
+
+// A replica that differs from Redis heals by itself, without anyone calling Verify: the
+// periodic check finds it, marks it not ready, and it reloads.
+func TestDivergedReplicaHealsByItself(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	a := openNode(t, srv.URL(), newPrefix(), "m", Config[string]{Codec: String{}, VerifyEvery: 100 * time.Millisecond})
+	waitReady(t, a.m)
+	ctx := context.Background()
+	var last uint64
+	for i := range 20 {
+		last, _ = a.m.Set(ctx, fmt.Sprintf("k%d", i), "v")
+	}
+	a.m.mu.Lock()
+	e := a.m.entries["k7"]
+	a.m.entries["k7"] = entry[string]{val: "forged", ver: e.ver}
+	a.m.digest.X++ // as a forged change applied at the same seq would leave it
+	a.m.mu.Unlock()
+	waitUntil(t, func() bool { return a.m.Stats().Divergences >= 1 && a.m.Ready() })
+	if v, ver, err := a.m.Get("k7"); err != nil || v != "v" || ver != e.ver {
+		t.Fatalf("after healing k7 = %q@%d %v, want v@%d", v, ver, err, e.ver)
+	}
+	if a.m.Position().Seq != last || a.m.Stats().Resnapshots < 1 {
+		t.Fatalf("position %v, stats %+v", a.m.Position(), a.m.Stats())
+	}
+	verify(t, a.m)
+
+	// A replica found different is not ready from that moment until it has reloaded.
+	a.m.mu.Lock()
+	a.m.digest.Y++
+	a.m.mu.Unlock()
+	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	before := a.m.Stats()
+	v, err := a.m.Verify(vctx)
+	if err != nil || v.Match {
+		t.Fatalf("Verify of a diverged replica: %+v, %v; want a mismatch", v, err)
+	}
+	if a.m.Ready() && a.m.Stats().Snapshots == before.Snapshots { // ready again only once reloaded
+		t.Fatal("the diverged replica stayed ready without reloading")
+	}
+	waitReady(t, a.m)
+	verify(t, a.m)
+}

@@ -96,6 +96,7 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	}
 
 	m.mu.Lock()
+	loaded := m.stats.snapshots.Add(1) // counted before the replica can be seen ready
 	m.fault = nil
 	m.entries, m.bad, m.digest = entries, bad, digest
 	m.epoch, m.applied, m.readyAt = first.Epoch, first.Seq, last.Seq
@@ -112,7 +113,7 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	m.notifyLocked()
 	m.mu.Unlock()
 
-	if m.stats.snapshots.Add(1) > 1 {
+	if loaded > 1 {
 		m.stats.resnapshots.Add(1)
 		m.cfg.Logger.Warn("redisync: map replica reloaded from a new snapshot", "map", m.name, "keys", len(entries), "seq", first.Seq)
 		if m.cfg.OnChange != nil {
@@ -201,7 +202,12 @@ func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]erro
 // apply applies one change of the map's channel. It runs on the replica's subscription.
 func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
 	if ev.Reset != nil {
-		m.cfg.Logger.Warn("redisync: map channel reset; loading a new snapshot", "map", m.name, "reason", ev.Reset.Reason)
+		m.cfg.Logger.Warn("redisync: map channel reset; not ready until it has loaded a new snapshot", "map", m.name,
+			"reason", ev.Reset.Reason, "lost", ev.Reset.String())
+		m.mu.Lock()
+		m.ready = false
+		m.notifyLocked()
+		m.mu.Unlock()
 		return errResnapshot
 	}
 	ops, err := decodeRecord(ev.Data)

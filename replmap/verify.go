@@ -65,13 +65,11 @@ func (m *Map[V]) Verify(ctx context.Context) (Verification, error) {
 		v.Replica, v.ReplicaKeys = got.digest, got.keys
 		v.Match = v.Replica == v.Redis && v.ReplicaKeys == v.RedisKeys
 		if !v.Match {
-			m.cfg.Logger.Warn("redisync: map replica disagrees with Redis; loading a new snapshot", "map", m.name,
+			m.cfg.Logger.Warn("redisync: map replica disagrees with Redis; not ready until it has loaded a new snapshot", "map", m.name,
 				"seq", v.Position.Seq, "redis_digest", v.Redis, "replica_digest", v.Replica,
 				"redis_keys", v.RedisKeys, "replica_keys", v.ReplicaKeys)
-			select {
-			case m.resnap <- struct{}{}:
-			default:
-			}
+			m.stats.divergences.Add(1)
+			m.reload()
 		}
 		return v, nil
 	}
@@ -114,5 +112,41 @@ func (m *Map[V]) answerWantsLocked() {
 			}
 		}
 		delete(m.wants, seq)
+	}
+}
+
+// reload marks the replica not ready and asks run for a new snapshot.
+func (m *Map[V]) reload() {
+	m.mu.Lock()
+	m.ready = false
+	m.notifyLocked()
+	m.mu.Unlock()
+	select {
+	case m.resnap <- struct{}{}:
+	default:
+	}
+}
+
+// verifyLoop runs Verify every Config.VerifyEvery while the replica is ready, until Close.
+func (m *Map[V]) verifyLoop() {
+	if m.cfg.VerifyEvery < 0 {
+		return
+	}
+	t := time.NewTicker(m.cfg.VerifyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !m.Ready() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.VerifyEvery)
+		if _, err := m.Verify(ctx); err != nil && m.ctx.Err() == nil {
+			m.cfg.Logger.Debug("redisync: periodic verify failed", "map", m.name, "err", err)
+		}
+		cancel()
 	}
 }

@@ -2,6 +2,7 @@ package replmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,6 +53,9 @@ func (m *Map[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (
 // Write returns once Redis has applied the change and, unless Config.NoWaitOnWrite, once this
 // replica has applied it too, so that a Get that follows sees it (or something newer).
 // Transient failures are retried as channel.Client.Publish does, never applying a write twice.
+// With the channel client's Config.MinReplicas, a write that fewer replicas confirmed in time
+// returns its seq with an error matching channel.ErrNotReplicated: it was applied on the
+// primary, and may or may not survive a failover.
 func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	if err := m.ctx.Err(); err != nil {
 		return 0, ErrClosed
@@ -61,7 +65,7 @@ func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	m.mu.RUnlock()
 	pos, err := write(ctx, m.w, ops)
 	if err != nil || m.cfg.NoWaitOnWrite {
-		return pos.Seq, err
+		return pos.Seq, err // with channel.ErrNotReplicated, the write's seq too
 	}
 	// Read-your-writes: wait for the replica to hold the change, or to have been reloaded
 	// in another epoch (Redis lost the change meanwhile).
@@ -119,6 +123,13 @@ func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Positi
 		return channel.Position{}, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
 	}
 	vs, err := w.cl.ExecAppend(ctx, w.name, writeScript, []string{w.state}, args)
+	if errors.Is(err, channel.ErrNotReplicated) {
+		pos, perr := parseWriteReply(vs, ops)
+		if perr != nil {
+			return channel.Position{}, perr
+		}
+		return pos, err // applied, but not confirmed by enough replicas
+	}
 	if err != nil {
 		return channel.Position{}, err
 	}

@@ -1,4 +1,4 @@
--- fetch.lua reads a channel's epoch and head, and the log entries that hold seqs from FROM on,
+-- fetch.lua reads a channel's epoch, head and tip (the id of the newest entry), and the log entries that hold seqs from FROM on,
 -- atomically: up to COUNT entries, stopping early past BUDGET bytes. Read-only. With KIND, a
 -- name that holds another kind is an error "WRONGKIND <its kind>".
 -- See PROTOCOL.md, "Reading the log".
@@ -9,14 +9,14 @@ local count = tonumber(ARGV[2])  -- entries wanted, 0 for the head alone
 local budget = tonumber(ARGV[3]) -- stop after this many bytes of envelopes
 local kind = ARGV[4]             -- optional: "channel" or "map", the kind the reader expects
 
-local m = redis.call('HMGET', meta, 'epoch', 'seq', 'kind')
+local m = redis.call('HMGET', meta, 'epoch', 'seq', 'kind', 'tip')
 if kind and kind ~= '' and m[3] and m[3] ~= kind then
   return redis.error_reply('WRONGKIND ' .. m[3])
 end
 if not m[1] then
-  return {'', '0'}
+  return {'', '0', '-'}
 end
-local out = {m[1], m[2]}
+local out = {m[1], m[2], m[4] or '-'}
 if count > 0 then
   -- The entry holding seq from starts at or before it.
   local start = string.format('%d-0', from)

@@ -1,28 +1,56 @@
 -- lib.lua: functions shared by the scripts that append to a channel. Each script is sent to
 -- Redis as lib.lua followed by its own text. See PROTOCOL.md.
 
--- channel_state checks that the name holds kind ("channel" or "map") and returns the channel's
--- epoch, whether it had none, and the retention stored with it (maxlen messages, maxage ms; 0:
--- no limit). A channel without an epoch starts a new history with newepoch (whatever log is
--- left belongs to a lost history). A channel without a stored kind or retention adopts kind and
--- the caller's maxlen and maxage. Nothing is written before the kind is checked.
-local function channel_state(meta, log, kind, newepoch, maxlen, maxage)
-  local m = redis.call('HMGET', meta, 'epoch', 'kind', 'maxlen', 'maxage')
+-- check_acl fails, before anything is written, when the calling user may not run one of the
+-- commands in cmds (each {COMMAND, key or channel, more arguments}): a command denied halfway
+-- through the script would leave a partial write. Servers without redis.acl_check_cmd (before
+-- Redis 7, the embedded demo server) skip the check.
+local function check_acl(cmds)
+  if not redis.acl_check_cmd then return end
+  for _, c in ipairs(cmds) do
+    if not redis.acl_check_cmd(unpack(c)) then
+      error({err = 'NOPERM this user may not run ' .. c[1] .. ' on ' .. c[2] .. '; nothing was written'})
+    end
+  end
+end
+
+-- append_acl returns the commands an append to a channel runs, for check_acl.
+local function append_acl(meta, log, idem, token, pubcmd, pubchan)
+  local cmds = {{'HSET', meta, 'f', 'v'}, {'XADD', log, '1-0', 'f', 'v'}, {'XTRIM', log, 'MINID', '0'},
+    {string.upper(pubcmd), pubchan, 'm'}}
+  if token > 0 then
+    cmds[#cmds + 1] = {'ZADD', idem, '0', 'm'}
+    cmds[#cmds + 1] = {'PEXPIRE', idem, '1'}
+  end
+  return cmds
+end
+
+-- channel_state checks that the name holds kind ("channel" or "map") and returns the state of
+-- its log: epoch, fresh (it had no epoch), seq (the head), tip (the id of the newest entry, "-"
+-- when unknown) and the retention stored with it (maxlen messages, maxage ms; 0: no limit). A
+-- channel without an epoch starts a new history whose epoch is id (whatever log is left belongs
+-- to a lost history). A channel without a stored kind or retention adopts kind and the caller's
+-- maxlen and maxage. Nothing is written before the kind is checked.
+local function channel_state(meta, log, kind, id, maxlen, maxage)
+  local m = redis.call('HMGET', meta, 'epoch', 'kind', 'maxlen', 'maxage', 'seq', 'tip')
   if m[2] and m[2] ~= kind then
     error({err = 'WRONGKIND ' .. m[2]})
   end
-  local epoch, fresh, set = m[1], false, {}
-  if not epoch then
+  local ch = {epoch = m[1], fresh = false, seq = tonumber(m[5] or '0'), tip = m[6] or '-',
+    maxlen = maxlen, maxage = maxage}
+  local set = {}
+  if not ch.epoch then
     redis.call('DEL', log)
-    epoch, fresh = newepoch, true
-    set[#set + 1] = 'epoch'; set[#set + 1] = newepoch
+    ch.epoch, ch.fresh, ch.seq, ch.tip = id, true, 0, '-'
+    set[#set + 1] = 'epoch'; set[#set + 1] = id
     set[#set + 1] = 'seq'; set[#set + 1] = '0'
+    set[#set + 1] = 'tip'; set[#set + 1] = '-'
   end
   if not m[2] then
     set[#set + 1] = 'kind'; set[#set + 1] = kind
   end
   if m[3] and m[4] then
-    maxlen, maxage = tonumber(m[3]), tonumber(m[4])
+    ch.maxlen, ch.maxage = tonumber(m[3]), tonumber(m[4])
   else
     set[#set + 1] = 'maxlen'; set[#set + 1] = string.format('%d', maxlen)
     set[#set + 1] = 'maxage'; set[#set + 1] = string.format('%d', maxage)
@@ -30,7 +58,7 @@ local function channel_state(meta, log, kind, newepoch, maxlen, maxage)
   if #set > 0 then
     redis.call('HSET', meta, unpack(set))
   end
-  return epoch, fresh, maxlen, maxage
+  return ch
 end
 
 -- applied_seq returns the first seq of an earlier call with the same token in this epoch, or
@@ -51,23 +79,27 @@ local function now_ms()
   return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
 
--- envelope encodes data[1..n] (seqs first..first+n-1) as published and logged.
-local function envelope(epoch, first, now, data)
+-- envelope encodes data[1..n] (seqs first..first+n-1) as published and logged, in the entry
+-- named id that follows the entry named prev.
+local function envelope(epoch, first, now, id, prev, data)
   local lens = {}
   for i = 1, #data do lens[i] = #data[i] end
-  return 'rs1 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' ..
-    #data .. ' ' .. table.concat(lens, ' ') .. '\n' .. table.concat(data)
+  return 'rs2 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' .. id .. ' ' ..
+    prev .. ' ' .. #data .. ' ' .. table.concat(lens, ' ') .. '\n' .. table.concat(data)
 end
 
--- append gives the n messages data[1..n] the next seqs and adds them to the log as one entry,
--- "<first>-0" holding the envelope (field e) and the time (field t), then trims the log. It
--- returns the first seq (a number) and the envelope.
-local function append(meta, log, epoch, data, now, maxlen, maxage)
+-- append gives the n messages data[1..n] the next seqs and adds them to the log of channel ch
+-- (from channel_state) as one entry "<first>-0" named id, holding the envelope (field e) and
+-- the time (field t); moves the head and the tip to it; then trims the log. It returns the
+-- first seq (a number) and the envelope.
+local function append(meta, log, ch, id, data, now)
   local n = #data
-  local last = redis.call('HINCRBY', meta, 'seq', n)
-  local first = last - n + 1
-  local env = envelope(epoch, first, now, data)
+  local first, last = ch.seq + 1, ch.seq + n
+  local env = envelope(ch.epoch, first, now, id, ch.tip, data)
   redis.call('XADD', log, string.format('%d-0', first), 'e', env, 't', now)
+  redis.call('HSET', meta, 'seq', string.format('%d', last), 'tip', id)
+  ch.seq, ch.tip = last, id
+  local maxlen, maxage = ch.maxlen, ch.maxage
   -- Retention by length, checked each time the head crosses a multiple of 256: drop the entries
   -- wholly below the newest maxlen messages.
   if maxlen > 0 and math.floor(last / 256) ~= math.floor((first - 1) / 256) and last > maxlen then

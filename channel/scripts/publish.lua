@@ -5,7 +5,7 @@ local log = KEYS[2]               -- stream: one entry "<first seq>-0" per call,
 local idem = KEYS[3]              -- sorted set of this producer's recent calls
 local pubchan = ARGV[1]           -- pub/sub channel for the envelope
 local pubcmd = ARGV[2]            -- PUBLISH or SPUBLISH
-local newepoch = ARGV[3]          -- epoch to create when the channel has none
+local id = ARGV[3]                -- names this call's log entry; the epoch if the channel has none
 local token = tonumber(ARGV[4])   -- idempotency token of this call, 0 for none
 local lowwater = ARGV[5]          -- the producer's tokens below it cannot reach Redis any more
 local idemttl = ARGV[6]           -- ms to remember the producer's tokens
@@ -14,13 +14,15 @@ local maxage = tonumber(ARGV[8])  -- and ms; 0 for no limit
 local data = {}
 for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
 
-local epoch, _, keeplen, keepage = channel_state(meta, log, 'channel', newepoch, maxlen, maxage)
+check_acl(append_acl(meta, log, idem, token, pubcmd, pubchan))
+local ch = channel_state(meta, log, 'channel', id, maxlen, maxage)
+local epoch = ch.epoch
 local seen = applied_seq(idem, token, epoch)
 if seen then
   return {epoch, seen, '1'}
 end
 local now = now_ms()
-local first, env = append(meta, log, epoch, data, now, keeplen, keepage)
+local first, env = append(meta, log, ch, id, data, now)
 remember_token(idem, token, epoch, first, lowwater, idemttl)
 redis.call(pubcmd, pubchan, env)
 return {epoch, string.format('%d', first), '0'}

@@ -7,7 +7,7 @@ local idem = KEYS[3]              -- the producer's recent calls
 local state = KEYS[4]             -- hash: key -> "<version>:<value>"
 local pubchan = ARGV[1]
 local pubcmd = ARGV[2]
-local newepoch = ARGV[3]
+local id = ARGV[3]                -- names this call's log entry; the epoch if the map has none
 local token = tonumber(ARGV[4])
 local lowwater = ARGV[5]
 local idemttl = ARGV[6]
@@ -18,8 +18,13 @@ local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the versi
                                   -- have ("" for any, "0" for absent)
 local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
 
-local epoch, fresh, keeplen, keepage = channel_state(meta, log, 'map', newepoch, maxlen, maxage)
-if fresh then
+local acl = append_acl(meta, log, idem, token, pubcmd, pubchan)
+acl[#acl + 1] = {'HSET', state, 'f', 'v'}
+acl[#acl + 1] = {'HDEL', state, 'f'}
+check_acl(acl)
+local ch = channel_state(meta, log, 'map', id, maxlen, maxage)
+local epoch = ch.epoch
+if ch.fresh then
   redis.call('DEL', state)
   redis.call('HSET', meta, 'dx', '0', 'dy', '0', 'n', '0')
 end
@@ -54,7 +59,7 @@ if changes == 0 then
   return {epoch, '0', 'notfound'}
 end
 
-local seq = tonumber(redis.call('HGET', meta, 'seq')) + 1
+local seq = ch.seq + 1
 local sseq = string.format('%d', seq)
 local d = redis.call('HMGET', meta, 'dx', 'dy', 'n')
 local dx, dy, count = tonumber(d[1] or '0'), tonumber(d[2] or '0'), tonumber(d[3] or '0')
@@ -90,7 +95,7 @@ redis.call('HSET', meta, 'dx', string.format('%d', dx), 'dy', string.format('%d'
 
 local record = 'm1 ' .. #heads .. ' ' .. table.concat(heads, ' ') .. '\n' .. table.concat(blobs)
 local now = now_ms()
-local first, env = append(meta, log, epoch, {record}, now, keeplen, keepage)
+local first, env = append(meta, log, ch, id, {record}, now)
 remember_token(idem, token, epoch, first, lowwater, idemttl)
 redis.call(pubcmd, pubchan, env)
 return {epoch, sseq, 'ok'}

@@ -1,0 +1,233 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redisync/redisync/internal/redistest"
+)
+
+// rollback makes the log of name look as it does after a failover to a replica that had
+// received only the messages up to seq to: the later entries are gone, and the head and the
+// tip are those of the entry ending at to. The epoch stays.
+func rollback(t *testing.T, srv *redistest.Server, c *Client, name string, to uint64) {
+	t.Helper()
+	k := c.keysMust(t, name)
+	f, err := c.fetch(context.Background(), k, "", 1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tip := ""
+	for _, e := range f.entries {
+		switch {
+		case e.last() == to:
+			tip = e.id
+		case e.first > to:
+			if _, err := srv.Do("XDEL", k.log, fmt.Sprintf("%d-0", e.first)); err != nil {
+				t.Fatal(err)
+			}
+		case e.last() > to:
+			t.Fatalf("seq %d is inside entry %d..%d: pick an entry boundary", to, e.first, e.last())
+		}
+	}
+	if tip == "" {
+		t.Fatalf("no entry ends at seq %d", to)
+	}
+	for _, cmd := range [][]string{
+		{"XSETID", k.log, fmt.Sprintf("%d-0", to)},
+		{"HSET", k.meta, "seq", strconv.FormatUint(to, 10), "tip", tip},
+	} {
+		if _, err := srv.Do(cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// publishData publishes one message per call with the given data, returning the positions.
+func publishData(t *testing.T, c *Client, name string, data ...string) []Position {
+	t.Helper()
+	var ps []Position
+	for _, d := range data {
+		p, err := c.Publish(context.Background(), name, []byte(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// expectEvents fails unless the events are, in order, exactly want: "m:SEQ:DATA" for a
+// message, "r:FROM-TO" for a rewound reset.
+func expectEvents(t *testing.T, events []Event, want ...string) {
+	t.Helper()
+	var got []string
+	for _, ev := range events {
+		if r := ev.Reset; r != nil {
+			got = append(got, fmt.Sprintf("r:%d-%d", r.From, r.To))
+			if r.Reason != ResetRewound {
+				got[len(got)-1] += ":" + string(r.Reason)
+			}
+			continue
+		}
+		got = append(got, fmt.Sprintf("m:%d:%s", ev.Seq, ev.Data))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
+}
+
+func msgs(from, to int, prefix string) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("m:%d:%s%d", i, prefix, i))
+	}
+	return out
+}
+
+func data(from, to int, prefix string) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+// After a failover that lost acknowledged messages 8..10, new messages get seqs 8..10 again in
+// the same epoch. A subscriber that delivered the old ones must say so (a rewound reset of
+// exactly 8..10) and deliver the new ones, never drop them as duplicates: whether it hears the
+// new messages live, only through its idle check, or finds the head already past its position.
+func TestRewoundLogIsDetectedByContent(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		to       uint64 // the log is rolled back to this seq
+		newMsgs  int    // then this many messages are published
+		live     bool   // their pub/sub copies reach the subscriber
+		want     []string
+		reusedAt bool // the publisher sees a seq it was given before
+	}{
+		{name: "new messages heard live", to: 7, newMsgs: 3, live: true,
+			want: append(append(msgs(1, 10, "old"), "r:8-10"), msgs(8, 10, "new")...), reusedAt: true},
+		{name: "new messages found by the idle check", to: 7, newMsgs: 3, live: false,
+			want: append(append(msgs(1, 10, "old"), "r:8-10"), msgs(8, 10, "new")...), reusedAt: true},
+		{name: "the head passed the subscriber before it caught up", to: 8, newMsgs: 3, live: false,
+			want: append(append(msgs(1, 10, "old"), "r:9-10"), msgs(9, 11, "new")...), reusedAt: true},
+		{name: "the head went back and nothing followed", to: 7, newMsgs: 0, live: false,
+			want: append(msgs(1, 10, "old"), "r:8-10")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startRedis(t, redistest.Options{})
+			pub, _ := newTestClient(t, srv.URL(), Config{})
+			// A sharded publish is not heard by a SUBSCRIBE subscriber: the log is its only path.
+			quiet, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, Sharded: true})
+			sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+			rec, _ := subscribe(t, sub, "c", FromStart())
+			publishData(t, pub, "c", data(1, 10, "old")...)
+			rec.waitMsgs(t, 10, 5*time.Second)
+
+			rollback(t, srv, pub, "c", tc.to)
+			via := quiet
+			if tc.live {
+				via = pub
+			}
+			ps := publishData(t, via, "c", data(int(tc.to)+1, int(tc.to)+tc.newMsgs, "new")...)
+			waitFor(t, func() bool { return len(rec.snapshot()) >= len(tc.want) })
+			time.Sleep(200 * time.Millisecond) // a few idle checks: nothing more may come
+			expectEvents(t, rec.snapshot(), tc.want...)
+			for _, p := range ps {
+				if p.Epoch != ps[0].Epoch || p.Epoch == "" {
+					t.Fatalf("epoch changed: %v", ps)
+				}
+			}
+			if st := sub.Stats(); st.Rewinds != 1 {
+				t.Errorf("subscriber Rewinds = %d, want 1", st.Rewinds)
+			}
+			if got := via.Stats().SeqsReused; tc.reusedAt && via == pub && got == 0 {
+				t.Errorf("the publisher was given seq %d again and did not count it", ps[0].Seq)
+			}
+		})
+	}
+}
+
+// A subscription that starts from now after a rewind, or one started after the rewind point,
+// sees nothing to reset: it did not deliver the lost messages.
+func TestRewindBelowTheStartIsNotAReset(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	pub, _ := newTestClient(t, srv.URL(), Config{})
+	sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+	publishData(t, pub, "c", data(1, 10, "old")...)
+	rec, _ := subscribe(t, sub, "c", FromNow())
+	publishData(t, pub, "c", "old11")
+	rec.waitMsgs(t, 1, 5*time.Second)
+	rollback(t, srv, pub, "c", 11) // nothing delivered is lost
+	publishData(t, pub, "c", "new12")
+	rec.waitMsgs(t, 2, 5*time.Second)
+	expectEvents(t, rec.snapshot(), "m:11:old11", "m:12:new12")
+}
+
+func TestHistory(t *testing.T) {
+	h := history{max: 3}
+	for i := uint64(1); i <= 10; i++ {
+		h.add(i*10, i*10+4, fmt.Sprint("id", i)) // entries 10..14, 20..24, …
+	}
+	if len(h.ents) > 6 || h.ents[len(h.ents)-1].first != 100 {
+		t.Fatalf("history kept %d entries: %+v", len(h.ents), h.ents)
+	}
+	for _, tc := range []struct {
+		first          uint64
+		found, covered bool
+		id             string
+	}{
+		{100, true, true, "id10"},
+		{80, true, true, "id8"},
+		{81, false, true, ""},
+		{10, false, false, ""},
+		{105, false, false, ""},
+	} {
+		d, found, covered := h.lookup(tc.first)
+		if found != tc.found || covered != tc.covered || d.id != tc.id {
+			t.Errorf("lookup(%d) = %+v %v %v, want %q %v %v", tc.first, d, found, covered, tc.id, tc.found, tc.covered)
+		}
+	}
+	if tip := h.cut(85); tip != "id8" || h.ents[len(h.ents)-1].first != 80 {
+		t.Fatalf("cut(85) = %q, %+v", tip, h.ents)
+	}
+	if tip := h.cut(82); tip != "" {
+		t.Fatalf("cut inside an entry = %q, want no tip", tip)
+	}
+	h.add(1, 1, "") // version 1 entries are not remembered
+	if n := len(h.ents); n > 0 && h.ents[n-1].first == 1 {
+		t.Fatal("an entry without an id was remembered")
+	}
+}
+
+// Sharded pub/sub (SSUBSCRIBE) on one Client follows several channels and rides out killed
+// connections like plain pub/sub.
+func TestShardedSubscriptionsRideOutKills(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	pub, _ := newTestClient(t, srv.URL(), Config{Sharded: true})
+	sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, Sharded: true, IdleCheck: 50 * time.Millisecond})
+	names := []string{"a", "b", "c"}
+	recs := make([]*recorder, len(names))
+	for i, n := range names {
+		recs[i], _ = subscribe(t, sub, n, FromNow())
+	}
+	for round := range 4 {
+		for _, n := range names {
+			publishN(t, pub, n, 50)
+		}
+		srv.ClientKill("pubsub")
+		for i := range names {
+			recs[i].waitMsgs(t, 50*(round+1), 10*time.Second)
+		}
+	}
+	for i := range names {
+		checkSequence(t, recs[i].snapshot(), 1, 200)
+	}
+	if sub.Stats().Reconnects == 0 {
+		t.Error("no reconnect counted after killing the sharded subscriptions")
+	}
+}
