@@ -219,15 +219,20 @@ func TestNonLinearizableHistoryWritesVisualization(t *testing.T) {
 }
 
 func TestDecodersFollowProtocolExamples(t *testing.T) {
-	env, err := decodeEnvelope("rs1 9f86d081884c7d65 7 1795653386124 2 5 2\nhellohi")
-	if err != nil || env.epoch != "9f86d081884c7d65" || env.first != 7 || len(env.data) != 2 || env.data[0] != "hello" || env.data[1] != "hi" {
-		t.Fatalf("envelope: %+v, %v", env, err)
+	for _, example := range []string{
+		"rs2 9f86d081884c7d65 7 1795653386124 c0ffee0000000002 c0ffee0000000001 2 5 2\nhellohi",
+		"rs1 9f86d081884c7d65 7 1795653386124 2 5 2\nhellohi", // version 1, still read
+	} {
+		env, err := decodeEnvelope(example)
+		if err != nil || env.epoch != "9f86d081884c7d65" || env.first != 7 || len(env.data) != 2 || env.data[0] != "hello" || env.data[1] != "hi" {
+			t.Fatalf("envelope %q: %+v, %v", example, env, err)
+		}
 	}
 	chs, err := decodeRecord("m1 2 s 0 1 1 d 7 1 0\na1b")
 	if err != nil || len(chs) != 2 || chs[0] != (change{Key: "a", Val: "1"}) || chs[1] != (change{Del: true, Old: 7, Key: "b"}) {
 		t.Fatalf("record: %+v, %v", chs, err)
 	}
-	for _, bad := range []string{"", "rs1 e 1 0 1 5\nhi", "rs2 e 1 0 1 2\nhi", "rs1 e 0 0 1 2\nhi"} {
+	for _, bad := range []string{"", "rs1 e 1 0 1 5\nhi", "rs3 e 1 0 1 2\nhi", "rs2 e 1 0 1 2\nhi", "rs1 e 0 0 1 2\nhi"} {
 		if _, err := decodeEnvelope(bad); err == nil {
 			t.Errorf("envelope %q decoded", bad)
 		}

@@ -234,13 +234,20 @@ type envelope struct {
 }
 
 // decodeEnvelope parses an envelope as PROTOCOL.md (section 3) specifies it:
-// "rs1 EPOCH FIRST TIME N LEN1 … LENn\n" then the messages, written here again from the
-// document. A log entry holds the envelope of one publish call in its field "e".
+// "rs2 EPOCH FIRST TIME ID PREV N LEN1 … LENn\n" then the messages (or, version 1, "rs1 EPOCH
+// FIRST TIME N LEN1 … LENn\n"), written here again from the document. A log entry holds the
+// envelope of one publish call in its field "e".
 func decodeEnvelope(b string) (envelope, error) {
 	header, body, ok := strings.Cut(b, "\n")
 	f := strings.Fields(header)
-	if !ok || len(f) < 6 || f[0] != "rs1" {
+	if !ok || len(f) < 6 || f[0] != "rs1" && f[0] != "rs2" {
 		return envelope{}, fmt.Errorf("not an envelope: %q", clip(b))
+	}
+	if f[0] == "rs2" {
+		if len(f) < 8 {
+			return envelope{}, fmt.Errorf("bad envelope header %q", clip(header))
+		}
+		f = append(f[:4], f[6:]...) // drop the entry's id and prev
 	}
 	first, err1 := strconv.ParseUint(f[2], 10, 64)
 	n, err2 := strconv.Atoi(f[4])
