@@ -26,6 +26,7 @@ type hub struct {
 	kick    chan struct{}                       // asks run to drop the connection and reconnect
 	junkLog time.Time                           // last time junk was logged
 	shards  map[string]*shardSub                // with Config.Sharded: the subscription of each pub/sub channel
+	idling  bool                                // idleLoop was started
 }
 
 func newHub(c *Client) *hub {
@@ -43,6 +44,13 @@ func (h *hub) add(s *subscriber) bool {
 		h.subs[s.k.pubsub] = set
 	}
 	set[s] = struct{}{}
+	if !h.idling {
+		h.idling = true
+		if !h.c.goFunc(h.idleLoop) {
+			h.mu.Unlock()
+			return false
+		}
+	}
 	if h.c.cfg.Sharded {
 		ok := h.addShardLocked(s.k.pubsub)
 		h.mu.Unlock()

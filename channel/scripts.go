@@ -20,6 +20,9 @@ var publishLua string
 //go:embed scripts/fetch.lua
 var fetchLua string
 
+//go:embed scripts/heads.lua
+var headsLua string
+
 var (
 	publishScript = NewAppendScript(publishLua)
 	fetchScript   = rueidis.NewLuaScriptReadOnly(fetchLua) // EVALSHA_RO: read-only users may subscribe

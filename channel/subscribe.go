@@ -143,9 +143,13 @@ type subscriber struct {
 	kind    Kind // the kind of name the subscription follows
 	deliver func(context.Context, Event) error
 
-	live   chan *envelope // envelopes offered by the hub; full means drop and resync
-	wake   chan struct{}  // pokes the loop to look at resync
-	resync atomic.Bool    // catch up from the log before trusting live envelopes again
+	live  chan *envelope // envelopes offered by the hub; full means drop and resync
+	heads chan fetched   // the channel's head, read by the hub's idle check (idle.go)
+	// lastNews is when the subscription last knew it was current or heard of its channel
+	// (unix ns): the idle check reads the head of channels whose subscriptions are quiet.
+	lastNews atomic.Int64
+	wake     chan struct{} // pokes the loop to look at resync
+	resync   atomic.Bool   // catch up from the log before trusting live envelopes again
 
 	epoch  string  // epoch of the log being followed; empty when not known yet
 	next   uint64  // seq of the next message to deliver
@@ -162,9 +166,10 @@ type subscriber struct {
 func (c *Client) newSubscriber(name string, k keys, kind Kind, deliver func(context.Context, Event) error) *subscriber {
 	return &subscriber{
 		c: c, name: name, k: k, kind: kind, deliver: deliver,
-		hist: history{max: c.cfg.RewindMemory},
-		live: make(chan *envelope, c.cfg.BufferSize),
-		wake: make(chan struct{}, 1),
+		hist:  history{max: c.cfg.RewindMemory},
+		live:  make(chan *envelope, c.cfg.BufferSize),
+		heads: make(chan fetched, 1),
+		wake:  make(chan struct{}, 1),
 	}
 }
 
@@ -222,22 +227,19 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 		return err
 	}
 
-	idle := time.NewTimer(s.c.cfg.IdleCheck)
-	defer idle.Stop()
 	for {
+		s.lastNews.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case env := <-s.live:
 			err = s.onEnvelope(ctx, env)
-			idle.Reset(s.c.cfg.IdleCheck)
 		case <-s.wake:
 			if s.resync.Load() {
 				err = s.catchUp(ctx)
 			}
-		case <-idle.C:
-			err = s.onIdle(ctx)
-			idle.Reset(s.c.cfg.IdleCheck)
+		case f := <-s.heads:
+			err = s.onHead(ctx, f)
 		}
 		if err != nil {
 			return err
@@ -279,17 +281,10 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
 	return nil
 }
 
-// onIdle reads the head after a quiet spell: messages pub/sub never brought (a lost tail, a
-// silent connection) are caught up from the log, and a second such finding in a row replaces
-// the pub/sub connection.
-func (s *subscriber) onIdle(ctx context.Context) error {
-	f, err := s.c.fetch(ctx, s.k, s.kind, s.next, 0)
-	if err != nil {
-		if transient(ctx, err) {
-			return nil // the next idle check tries again; the subscription is not confirmed meanwhile
-		}
-		return s.c.redisError(fmt.Sprintf("read channel %q", s.name), err)
-	}
+// onHead handles the channel's head, read by the idle check after a quiet spell: messages
+// pub/sub never brought (a lost tail, a silent connection) are caught up from the log, and a
+// second such finding in a row replaces the pub/sub connection.
+func (s *subscriber) onHead(ctx context.Context, f fetched) error {
 	if f.epoch == s.epoch && f.head+1 == s.next && (s.tip == "" || f.tip == "" || f.tip == s.tip) {
 		s.missed = 0
 		s.confirm()
