@@ -2,7 +2,9 @@ package redistest
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,9 @@ import (
 
 // CommandTimeout bounds each Do call: dialing, writing and reading the reply.
 const CommandTimeout = 10 * time.Second
+
+// pollTimeout bounds each command of a wait loop, which tries again.
+const pollTimeout = time.Second
 
 // ErrNil is returned by Do when Redis replies with a nil (a missing key).
 var ErrNil = errors.New("redistest: nil reply")
@@ -46,6 +51,8 @@ func (s *Server) Client(t testing.TB) rueidis.Client {
 	t.Helper()
 	c, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress:       []string{s.addr},
+		Username:          s.user,
+		Password:          s.opts.Password,
 		DisableCache:      true,
 		ForceSingleClient: true,
 	})
@@ -54,4 +61,47 @@ func (s *Server) Client(t testing.TB) rueidis.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// Info runs INFO section and returns its fields, "role" → "master" and so
+// on; it calls t.Fatalf on failure.
+func (s *Server) Info(section string) map[string]string {
+	s.tb.Helper()
+	m, err := s.info(section)
+	if err != nil {
+		s.tb.Fatalf("redistest: INFO %s on %s: %v", section, s.addr, err)
+	}
+	return m
+}
+
+// info runs INFO section with a short timeout and returns its fields.
+func (s *Server) info(section string) (map[string]string, error) {
+	v, err := s.doValue(pollTimeout, "INFO", section)
+	if err != nil {
+		return nil, err
+	}
+	text, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("redistest: INFO %s: unexpected reply %s", section, format(v))
+	}
+	m := make(map[string]string)
+	for _, line := range strings.Split(text, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// pairs turns a flat array reply [k1 v1 k2 v2 …] into a map; other values
+// give an empty map.
+func pairs(v any) map[string]string {
+	a, _ := v.([]any)
+	m := make(map[string]string, len(a)/2)
+	for i := 0; i+1 < len(a); i += 2 {
+		k, _ := a[i].(string)
+		val, _ := a[i+1].(string)
+		m[k] = val
+	}
+	return m
 }

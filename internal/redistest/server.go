@@ -44,6 +44,9 @@ type Options struct {
 	// Args are extra redis-server arguments appended after the defaults,
 	// e.g. {"--client-output-buffer-limit", "pubsub 64kb 0 0"}. Default: none.
 	Args []string
+	// Password is set as requirepass, and Do, Client and the start's PING
+	// authenticate with it. Default: none, the server is open.
+	Password string
 }
 
 // Server is one redis-server process owned by a test. Its port and data
@@ -56,15 +59,32 @@ type Server struct {
 	port int
 	addr string
 
-	mu     sync.Mutex    // guards cmd and exited
+	user     string // ACL user Do authenticates as with opts.Password; "" is the default user
+	sentinel string // path of the config file of a sentinel; "" for a data server
+	cluster  bool   // runs with cluster-enabled yes on busPort
+	busPort  int    // cluster bus port, chosen with the port by Start
+
+	mu     sync.Mutex    // guards cmd, exited and paused
 	cmd    *exec.Cmd     // the current process; nil before the first launch
 	exited chan struct{} // closed once cmd has exited and been reaped
+	paused bool          // stopped by Pause and not resumed yet
 }
 
 // Start starts a redis-server on a free loopback port and waits until it
 // answers PING. It calls t.Fatalf on failure and registers a t.Cleanup that
 // kills the process and removes its data directory.
 func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := newServer(t, opts)
+	if err := s.start(); err != nil {
+		t.Fatalf("%v", err)
+	}
+	return s
+}
+
+// newServer returns a server that is not started yet, with its data
+// directory and the cleanup that kills it.
+func newServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin, err := findBinary()
 	if err != nil {
@@ -79,18 +99,28 @@ func Start(t testing.TB, opts Options) *Server {
 		dir: t.TempDir(),
 	}
 	t.Cleanup(s.kill)
+	return s
+}
 
+// start launches s on free ports, trying others when a port is taken
+// between freePort and the launch.
+func (s *Server) start() error {
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("%v", err)
+			return err
+		}
+		if s.cluster {
+			if s.busPort, err = freePort(); err != nil {
+				return err
+			}
 		}
 		err = s.launch(port)
 		if err == nil {
-			return s
+			return nil
 		}
 		if !errors.Is(err, errPortBusy) || attempt == startAttempts {
-			t.Fatalf("redistest: start redis-server (attempt %d): %v", attempt, err)
+			return fmt.Errorf("redistest: start redis-server (attempt %d): %w", attempt, err)
 		}
 	}
 }
@@ -105,14 +135,49 @@ func (s *Server) URL() string { return "redis://" + s.addr }
 // and the log file redis.log; it survives Restart.
 func (s *Server) Dir() string { return s.dir }
 
+// Pause stops the server's process with SIGSTOP: its connections stay open
+// and its port keeps accepting them, but it reads, writes and answers
+// nothing, as a machine that froze or a replica cut off from its master. A
+// paused replica falls behind its master; a paused master is seen as down
+// once its peers' timeouts expire. Pause does nothing if the server is not
+// running or already paused.
+func (s *Server) Pause() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runningLocked() && !s.paused {
+		if err := s.cmd.Process.Signal(pauseSignal); err != nil {
+			s.tb.Fatalf("redistest: pause redis-server on %s: %v", s.addr, err)
+		}
+		s.paused = true
+	}
+}
+
+// Resume continues a server stopped by Pause with SIGCONT. It does nothing
+// if the server is not paused.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resumeLocked()
+}
+
+func (s *Server) resumeLocked() {
+	if s.runningLocked() && s.paused {
+		if err := s.cmd.Process.Signal(resumeSignal); err != nil {
+			s.tb.Fatalf("redistest: resume redis-server on %s: %v", s.addr, err)
+		}
+	}
+	s.paused = false
+}
+
 // Kill sends SIGKILL to the server and waits until the process has exited
 // and been reaped. Nothing is flushed beyond what "appendfsync always"
 // already wrote. Kill does nothing if the server is not running.
 func (s *Server) Kill() { s.kill() }
 
 // Stop shuts the server down with SHUTDOWN NOSAVE (SIGTERM if the command
-// cannot be sent) and waits until it has exited; after StopTimeout it falls
-// back to SIGKILL. Stop does nothing if the server is not running.
+// cannot be sent), resuming it first if it is paused, and waits until it has
+// exited; after StopTimeout it falls back to SIGKILL. Stop does nothing if
+// the server is not running.
 func (s *Server) Stop() {
 	s.tb.Helper()
 	s.mu.Lock()
@@ -120,6 +185,7 @@ func (s *Server) Stop() {
 	if !s.runningLocked() {
 		return
 	}
+	s.resumeLocked()
 	if _, err := s.Do("SHUTDOWN", "NOSAVE"); err != nil && !isConnClosed(err) {
 		_ = s.cmd.Process.Signal(terminateSignal)
 	}
@@ -158,8 +224,16 @@ func (s *Server) kill() {
 	if !s.runningLocked() {
 		return
 	}
-	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Process.Kill() // SIGKILL ends a paused process too
 	<-s.exited
+	s.paused = false
+}
+
+// up reports whether the process runs and is not paused.
+func (s *Server) up() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runningLocked() && !s.paused
 }
 
 // runningLocked reports whether a launched process has not exited yet.
@@ -190,20 +264,7 @@ func (s *Server) launch(port int) error {
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 
-	args := []string{
-		"--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--dir", s.dir,
-		"--daemonize", "no",
-		"--logfile", filepath.Join(s.dir, logName),
-	}
-	if s.opts.AppendOnly {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
-		args = append(args, "--appendonly", "no")
-	}
-	args = append(args, s.opts.Args...)
+	args := s.args(port)
 
 	// Errors before the log file is open (bad arguments) go to stderr,
 	// which holds the last launch only; the log file keeps every launch.
@@ -227,7 +288,7 @@ func (s *Server) launch(port int) error {
 		_ = cmd.Wait() // reaps the process: no zombie
 		close(exited)
 	}()
-	s.cmd, s.exited = cmd, exited
+	s.cmd, s.exited, s.paused = cmd, exited, false
 
 	deadline := time.Now().Add(StartTimeout)
 	for {
@@ -250,6 +311,42 @@ func (s *Server) launch(port int) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// args returns the command line of a launch on port.
+func (s *Server) args(port int) []string {
+	var args []string
+	if s.sentinel != "" {
+		// Sentinel reads and rewrites its own config file; the command line
+		// overrides what the file says.
+		args = append(args, s.sentinel, "--sentinel")
+	}
+	args = append(args,
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--logfile", filepath.Join(s.dir, logName),
+	)
+	if s.sentinel == "" {
+		args = append(args, "--save", "")
+		if s.opts.AppendOnly {
+			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+		} else {
+			args = append(args, "--appendonly", "no")
+		}
+		if s.opts.Password != "" {
+			args = append(args, "--requirepass", s.opts.Password)
+		}
+		if s.cluster {
+			args = append(args,
+				"--cluster-enabled", "yes",
+				"--cluster-port", strconv.Itoa(s.busPort),
+				"--cluster-config-file", "nodes.conf",
+			)
+		}
+	}
+	return append(args, s.opts.Args...)
 }
 
 // logTail returns the last lines of the server's stderr and log file,
