@@ -16,6 +16,7 @@ type CheckResult struct {
 	Checked    int      // facts checked
 	Count      int      // violations found
 	Violations []string // the first few, in words
+	Summary    string   // when set, how the violations spread, printed before them
 }
 
 const maxListed = 15
@@ -36,6 +37,9 @@ func (r *CheckResult) String() string {
 		return fmt.Sprintf("%-14s ok (%d checked)", r.Name, r.Checked)
 	}
 	s := fmt.Sprintf("%-14s FAILED: %d violations (%d checked)", r.Name, r.Count, r.Checked)
+	if r.Summary != "" {
+		s += "; " + r.Summary
+	}
 	for _, v := range r.Violations {
 		s += "\n      - " + v
 	}

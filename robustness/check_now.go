@@ -138,17 +138,35 @@ func (a *Analysis) checkFromNow() *CheckResult {
 			}
 		}
 	}
+	total, failed := map[string]int{}, map[string]int{}
 	for _, k := range order {
 		p := probes[k]
 		if p.setUp == 0 {
 			res.fail("%s: events without a start", p.name)
 			continue
 		}
+		before := res.Count
 		a.checkNowSequence(res, p)
 		a.checkObligations(res, p)
+		total[p.kind]++
+		if res.Count > before {
+			failed[p.kind]++
+		}
 	}
 	for _, n := range sseOrder {
+		before := res.Count
 		a.checkObligations(res, sse[n])
+		total[sse[n].kind]++
+		if res.Count > before {
+			failed[sse[n].kind]++
+		}
+	}
+	if res.Count > 0 {
+		var parts []string
+		for _, k := range sortedKeys(total) {
+			parts = append(parts, fmt.Sprintf("%s %d/%d", k, failed[k], total[k]))
+		}
+		res.Summary = "streams failed by kind: " + strings.Join(parts, ", ")
 	}
 	return res
 }
