@@ -53,6 +53,7 @@ func (s *Server) Client(t testing.TB) rueidis.Client {
 		InitAddress:       []string{s.addr},
 		Username:          s.user,
 		Password:          s.opts.Password,
+		TLSConfig:         s.tls,
 		DisableCache:      true,
 		ForceSingleClient: true,
 	})

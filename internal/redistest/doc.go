@@ -14,6 +14,10 @@
 //     by redis-cli --cluster create; Failover, KillMaster, WaitFailover and
 //     MigrateSlot move slots between nodes and wait until every node agrees.
 //
+// NewCerts makes a private CA with a server and a client certificate;
+// Options.TLS starts a server that speaks TLS only and asks clients for a
+// certificate, as a production server with tls-auth-clients yes does.
+//
 // Server.Pause and Server.Resume freeze and thaw a process (SIGSTOP,
 // SIGCONT), as a machine that stops answering without closing its
 // connections.

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +26,8 @@ func (s *Server) do(timeout time.Duration, args ...string) (string, error) {
 	return format(v), nil
 }
 
-// doValue sends one command in RESP2 on a new connection, after AUTH when
-// the server has a password, and returns the reply as readValue does;
+// doValue sends one command in RESP2 on a new connection (TLS when the
+// server speaks it), after AUTH when the server has a password, and returns the reply as readValue does;
 // timeout bounds the whole exchange.
 func (s *Server) doValue(timeout time.Duration, args ...string) (any, error) {
 	if len(args) == 0 {
@@ -39,6 +40,10 @@ func (s *Server) doValue(timeout time.Duration, args ...string) (any, error) {
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	if s.tls != nil {
+		conn = tls.Client(conn, s.tls)
+		defer conn.Close()
 	}
 	var req []byte
 	if s.opts.Password != "" {

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +48,12 @@ type Options struct {
 	// Password is set as requirepass, and Do, Client and the start's PING
 	// authenticate with it. Default: none, the server is open.
 	Password string
+	// TLS, when set, makes the server speak TLS only, on its port
+	// (--port 0 --tls-port PORT), with the server certificate of TLS, and
+	// ask clients for a certificate signed by its CA (tls-auth-clients yes,
+	// the default). Do, Client and the start's PING connect with the client
+	// certificate. Default: nil, plain TCP.
+	TLS *Certs
 }
 
 // Server is one redis-server process owned by a test. Its port and data
@@ -59,10 +66,11 @@ type Server struct {
 	port int
 	addr string
 
-	user     string // ACL user Do authenticates as with opts.Password; "" is the default user
-	sentinel string // path of the config file of a sentinel; "" for a data server
-	cluster  bool   // runs with cluster-enabled yes on busPort
-	busPort  int    // cluster bus port, chosen with the port by Start
+	tls      *tls.Config // how Do connects when opts.TLS is set
+	user     string      // ACL user Do authenticates as with opts.Password; "" is the default user
+	sentinel string      // path of the config file of a sentinel; "" for a data server
+	cluster  bool        // runs with cluster-enabled yes on busPort
+	busPort  int         // cluster bus port, chosen with the port by Start
 
 	mu     sync.Mutex    // guards cmd, exited and paused
 	cmd    *exec.Cmd     // the current process; nil before the first launch
@@ -98,6 +106,11 @@ func newServer(t testing.TB, opts Options) *Server {
 		// cleanups (run last-in first-out) kill the process first.
 		dir: t.TempDir(),
 	}
+	if opts.TLS != nil {
+		if s.tls, err = opts.TLS.clientConfig(); err != nil {
+			t.Fatalf("redistest: TLS client configuration: %v", err)
+		}
+	}
 	t.Cleanup(s.kill)
 	return s
 }
@@ -128,8 +141,15 @@ func (s *Server) start() error {
 // Addr returns the server's address, "127.0.0.1:PORT".
 func (s *Server) Addr() string { return s.addr }
 
-// URL returns the server's address as a redis URL, "redis://127.0.0.1:PORT".
-func (s *Server) URL() string { return "redis://" + s.addr }
+// URL returns the server's address as a redis URL, "redis://127.0.0.1:PORT",
+// or "rediss://127.0.0.1:PORT" when it speaks TLS (the URL names no
+// certificate: add them as the client expects).
+func (s *Server) URL() string {
+	if s.opts.TLS != nil {
+		return "rediss://" + s.addr
+	}
+	return "redis://" + s.addr
+}
 
 // Dir returns the server's data directory, which holds the append-only file
 // and the log file redis.log; it survives Restart.
@@ -321,8 +341,18 @@ func (s *Server) args(port int) []string {
 		// overrides what the file says.
 		args = append(args, s.sentinel, "--sentinel")
 	}
+	if s.opts.TLS != nil {
+		args = append(args,
+			"--port", "0",
+			"--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", s.opts.TLS.ServerCertFile,
+			"--tls-key-file", s.opts.TLS.ServerKeyFile,
+			"--tls-ca-cert-file", s.opts.TLS.CAFile,
+		)
+	} else {
+		args = append(args, "--port", strconv.Itoa(port))
+	}
 	args = append(args,
-		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--daemonize", "no",
