@@ -12,7 +12,7 @@ func newDelCmd(g *globals) *cobra.Command {
 		Use:   "del MAP KEY",
 		Short: "Delete a key of a replicated map and print the seq of the delete",
 		Long: `Delete KEY of the replicated map MAP and print the seq of the delete in the map's channel.
-Deleting an absent key is a write that changes nothing; it still gets a seq.
+Deleting an absent key writes nothing: it says key "KEY" not found and exits 1.
 
 With --if-version V the delete applies only if KEY is at version V; otherwise nothing is
 written and redisync exits with code 3, naming the key and both versions.

@@ -107,7 +107,9 @@ func runMapDemo(ctx context.Context, g *globals, out, errw io.Writer, url, prefi
 				var err error
 				if rng.IntN(demoMapDeleteOne) == 0 {
 					seq, err = n.m.Delete(wctx, key)
-				} else {
+				}
+				if seq == 0 && (err == nil || errors.Is(err, replmap.ErrNotFound)) {
+					// Not a delete, or the delete of an absent key, which writes nothing: a set.
 					seq, err = n.m.Set(wctx, key, fmt.Appendf(nil, "%s-%d", n.label[:1], j+1))
 				}
 				cancel()

@@ -80,9 +80,13 @@ func writeKey(cmd *cobra.Command, g *globals, name string, op replmap.Op[[]byte]
 	return nil
 }
 
-// mapWrite makes one write; a version conflict ends the command with exit code 3.
+// mapWrite makes one write; a version conflict ends the command with exit code 3, the delete
+// of an absent key (which writes nothing) with exit code 1.
 func mapWrite(ctx context.Context, g *globals, m *replmap.Cache[[]byte], op replmap.Op[[]byte]) (uint64, error) {
 	seq, err := m.Write(ctx, op)
+	if op.Delete && errors.Is(err, replmap.ErrNotFound) {
+		return 0, &exitCodeError{code: 1, msg: fmt.Sprintf("key %q not found in map %q; nothing was written", op.Key, m.Name())}
+	}
 	var ce *replmap.ConflictError
 	if errors.As(err, &ce) {
 		return 0, &exitCodeError{code: exitConflict, msg: fmt.Sprintf("version conflict on key %q of map %q: expected %s, found %s",
