@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -68,14 +69,31 @@ func raceEnabled() bool {
 
 // lineBuffer collects a process's output and lets a test wait for lines as they come.
 type lineBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
+	mu      sync.Mutex // guards buf and written
+	buf     bytes.Buffer
+	written chan struct{} // when not nil, poked (without blocking) at every write
 }
 
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		select {
+		case b.written <- struct{}{}:
+		default:
+		}
+	}
 	return b.buf.Write(p)
+}
+
+// writes returns a channel poked at every write from now on.
+func (b *lineBuffer) writes() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.written == nil {
+		b.written = make(chan struct{}, 1)
+	}
+	return b.written
 }
 
 func (b *lineBuffer) String() string {
@@ -181,6 +199,57 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitLine waits until b, the standard output or error of p, holds a complete line that starts
+// with prefix, and returns that line. It fails the test after limit, or when p exits first.
+func (p *proc) waitLine(b *lineBuffer, prefix string, limit time.Duration) string {
+	p.t.Helper()
+	deadline := time.Now().Add(limit)
+	written := b.writes()
+	for {
+		for _, l := range b.lines() {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		select {
+		case <-p.done:
+			for _, l := range b.lines() { // it may have come just before the exit
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			}
+			p.t.Fatalf("redisync %s exited (%v) without printing a line %q\nstdout (tail):\n%s\nstderr:\n%s",
+				strings.Join(p.args, " "), p.err, prefix+"…", tail(p.stdout.String(), 10), p.stderr.String())
+		case <-written:
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("redisync %s printed no line %q within %v\nstdout (tail):\n%s\nstderr:\n%s",
+				strings.Join(p.args, " "), prefix+"…", limit, tail(p.stdout.String(), 10), p.stderr.String())
+		}
+	}
+}
+
+// subscribed waits for the "subscribed after POS" line of a sub or watch and returns POS.
+func (p *proc) subscribed() string {
+	p.t.Helper()
+	return strings.TrimPrefix(p.waitLine(&p.stderr, "subscribed after ", 30*time.Second), "subscribed after ")
+}
+
+// waitWithin is wait, but fails the test (which kills the process) when it has not exited
+// within limit.
+func (p *proc) waitWithin(limit time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.wait()
+	case <-time.After(limit):
+		p.t.Fatalf("redisync %s still running %v later\nstdout (tail):\n%s\nstderr:\n%s",
+			strings.Join(p.args, " "), limit, tail(p.stdout.String(), 10), p.stderr.String())
+		return -1
 	}
 }
 
@@ -437,7 +506,9 @@ func TestSubReset(t *testing.T) {
 	}
 
 	sub := startProc(t, nil, append([]string{"sub", name, "--from", "0", "--json", "--count", "6"}, common...)...)
+	plain := startProc(t, nil, append([]string{"sub", name, "--from", "0", "--count", "6"}, common...)...)
 	waitFor(t, 30*time.Second, "the 5 messages from sub", func() bool { return len(sub.stdout.lines()) >= 5 })
+	waitFor(t, 30*time.Second, "the 5 messages from the plain sub", func() bool { return len(plain.stdout.lines()) >= 5 })
 	srv.Restart() // no persistence: the log is gone, the next publish starts a new epoch
 
 	out, errOut, code = run(t, nil, append([]string{"pub", name, "after"}, common...)...)
@@ -445,6 +516,7 @@ func TestSubReset(t *testing.T) {
 		t.Fatalf("pub after the restart: exit code %d, printed %q, want 1\nstderr:\n%s", code, out, errOut)
 	}
 	sub.mustSucceed()
+	plain.mustSucceed()
 
 	lines := sub.stdout.lines()
 	t.Logf("sub output:\n%s", strings.Join(lines, "\n"))
@@ -467,6 +539,24 @@ func TestSubReset(t *testing.T) {
 	if last.Reset != nil || last.Seq != 1 || last.Data == nil || *last.Data != "after" || last.Epoch == oldEpoch || last.Epoch == "" {
 		t.Errorf("line 7 = %s, want seq 1 data \"after\" in a new epoch", lines[6])
 	}
+	// The lost range has no known end: "to" is null, not 0. The reset's pos is where the
+	// subscription continues: before the new epoch's first message, or (when the reset came
+	// before the new epoch did) before whatever epoch comes next.
+	raw := rawLines(t, sub.stdout.String())
+	if to := rawReset(t, raw[5])["to"]; string(to) != "null" {
+		t.Errorf("reset \"to\" is %s, want null", to)
+	}
+	if p := str(t, raw[5], "pos"); p != last.Epoch+":0" && p != "0" {
+		t.Errorf("reset pos %q, want %q or %q", p, last.Epoch+":0", "0")
+	}
+	resetRe := regexp.MustCompile(`^reset \(epoch-changed\): messages from 6 on of epoch ` + oldEpoch +
+		`; (the new epoch is ` + last.Epoch + `; continuing after ` + last.Epoch + `:0|the channel has no history now; continuing after 0)$`)
+	if errLines := plain.stderr.lines(); len(errLines) != 2 || errLines[0] != "subscribed after 0" || !resetRe.MatchString(errLines[1]) {
+		t.Errorf("plain sub's stderr:\n%s\nwant \"subscribed after 0\" and a line matching %s", plain.stderr.String(), resetRe)
+	}
+	if out, want := plain.stdout.String(), "1\tm1\n2\tm2\n3\tm3\n4\tm4\n5\tm5\n1\tafter\n"; out != want {
+		t.Errorf("plain sub printed %q, want %q", out, want)
+	}
 }
 
 func TestSubBadFlags(t *testing.T) {
@@ -478,6 +568,9 @@ func TestSubBadFlags(t *testing.T) {
 		want string // on standard error
 	}{
 		{"from", []string{"sub", "c", "--from", "banana"}, "--from"},
+		{"from without epoch", []string{"sub", "c", "--from", ":5"}, "--from"},
+		{"from without seq", []string{"sub", "c", "--from", "9d1c9a97561c2466:"}, "--from"},
+		{"from negative", []string{"sub", "c", "--from", "-1"}, "--from"},
 		{"pub without args", []string{"pub"}, "arg"},
 		{"sub without args", []string{"sub"}, "arg"},
 	} {

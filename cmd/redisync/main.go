@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redisync/redisync/channel"
 )
 
 func main() {
@@ -21,6 +23,11 @@ func main() {
 				fmt.Fprintln(os.Stderr, "redisync:", ec.msg)
 			}
 			os.Exit(ec.code)
+		}
+		var ke *channel.KindError
+		if errors.As(err, &ke) {
+			fmt.Fprintln(os.Stderr, ke.Error()) // it says "redisync:" itself
+			os.Exit(1)
 		}
 		fmt.Fprintln(os.Stderr, "redisync:", err)
 		os.Exit(1)

@@ -412,6 +412,9 @@ func checkWatch(t *testing.T, lines []string, want []wantChange) {
 			w.str(t, "op") != c.op || w.str(t, "key") != c.key || w.str(t, "epoch") == "" {
 			t.Errorf("watch line %d = %s, want seq and version %d, old_version %d, op %s, key %s", i+1, l, c.seq, c.old, c.op, c.key)
 		}
+		if pos, want := w.str(t, "pos"), fmt.Sprintf("%s:%d", w.str(t, "epoch"), c.seq); pos != want {
+			t.Errorf("watch line %d = %s, want pos %q", i+1, l, want)
+		}
 		if _, has := w["reset"]; has {
 			t.Errorf("watch line %d = %s: a reset", i+1, l)
 		}
@@ -428,10 +431,9 @@ func TestMapWatch(t *testing.T) {
 	c := newMapCLI(t)
 	const name = "watched"
 	w := c.start("watch", name, "--json", "--count", "3")
-	ch := pubsubChannel(c.prefix, name)
-	waitFor(t, 30*time.Second, "watch subscribed to "+ch, func() bool { return numSub(t, c.srv, ch) >= 1 })
-	// The watch reads the head ("--from now") just after subscribing; give it the time to.
-	time.Sleep(500 * time.Millisecond)
+	if pos := w.subscribed(); pos != "0" {
+		t.Errorf("watch of a map never written: subscribed after %q, want %q", pos, "0")
+	}
 
 	s1 := c.seq("set", name, "a", "one")
 	s2 := c.seq("set", name, "a", "two")
@@ -443,10 +445,29 @@ func TestMapWatch(t *testing.T) {
 		{seq: s3, old: s2, op: "del", key: "a"},
 	}
 	checkWatch(t, w.stdout.lines(), want)
+	epoch := parseWatch(t, w.stdout.lines()[0]).str(t, "epoch")
 
 	// --from N resumes after N: exactly the later changes.
 	out := c.ok("watch", name, "--json", "--from", strconv.FormatUint(s1, 10), "--count", "2")
 	checkWatch(t, strings.Split(strings.TrimSuffix(out, "\n"), "\n"), want[1:])
+	// So does --from with the pos of a change, verbatim.
+	pos1 := parseWatch(t, w.stdout.lines()[0]).str(t, "pos")
+	w = c.start("watch", name, "--json", "--from", pos1, "--count", "2")
+	w.mustSucceed()
+	checkWatch(t, w.stdout.lines(), want[1:])
+	if got := w.stderr.String(); got != "subscribed after "+pos1+"\n" {
+		t.Errorf("watch --from %s: stderr %q, want %q", pos1, got, "subscribed after "+pos1+"\n")
+	}
+	// A watch from now starts after the head, and says so.
+	w = c.start("watch", name, "--count", "1")
+	if pos, want := w.subscribed(), fmt.Sprintf("%s:%d", epoch, s3); pos != want {
+		t.Errorf("watch from now: subscribed after %q, want %q", pos, want)
+	}
+	s4 := c.seq("set", name, "b", "four")
+	w.mustSucceed()
+	if got, want := w.stdout.String(), fmt.Sprintf("%d\tset\tb\tfour\n", s4); got != want {
+		t.Errorf("watch from now printed %q, want %q", got, want)
+	}
 	out = c.ok("watch", name, "--json", "--from", "0", "--count", "3")
 	checkWatch(t, strings.Split(strings.TrimSuffix(out, "\n"), "\n"), want)
 
@@ -519,5 +540,42 @@ func TestMapDelAbsent(t *testing.T) {
 	out := c.ok("watch", name, "--from", "0", "--count", "3")
 	if want := "1\tset\ta\t1\n2\tdel\ta\t\n3\tset\tb\t2\n"; out != want {
 		t.Errorf("watch --from 0 printed %q, want %q", out, want)
+	}
+}
+
+// A name is a channel or a map, never both: a command on the other kind fails at once with
+// one line saying what the name is.
+func TestKinds(t *testing.T) {
+	c := newMapCLI(t)
+	if out := c.ok("pub", "shared", "x"); out != "1\n" {
+		t.Fatalf("pub printed %q", out)
+	}
+	if v := c.seq("set", "m", "k", "v"); v != 1 {
+		t.Fatalf("set printed %d", v)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"set", "shared", "k", "v"}, `redisync: "shared" is a channel, not a map`},
+		{[]string{"del", "shared", "k"}, `redisync: "shared" is a channel, not a map`},
+		{[]string{"watch", "shared"}, `redisync: "shared" is a channel, not a map`},
+		{[]string{"pub", "m", "x"}, `redisync: "m" is a map, not a channel`},
+		{[]string{"sub", "m"}, `redisync: "m" is a map, not a channel`},
+		{[]string{"sub", "m", "--from", "0"}, `redisync: "m" is a map, not a channel`},
+	} {
+		p := c.start(tc.args...)
+		code := p.waitWithin(10 * time.Second)
+		if errOut := p.stderr.String(); code != 1 || errOut != tc.want+"\n" || p.stdout.String() != "" {
+			t.Errorf("redisync %s: exit code %d, stdout %q, stderr %q; want 1, nothing, %q",
+				strings.Join(tc.args, " "), code, p.stdout.String(), errOut, tc.want+"\n")
+		}
+	}
+	// Nothing was written to either.
+	if out := c.ok("sub", "shared", "--from", "0", "--count", "1"); out != "1\tx\n" {
+		t.Errorf("the channel holds %q after the failed commands", out)
+	}
+	if v := c.seq("set", "m", "k2", "v"); v != 2 {
+		t.Errorf("the next write to the map got seq %d, want 2", v)
 	}
 }

@@ -28,13 +28,29 @@ func newSubCmd(g *globals) *cobra.Command {
 		Long: `Print the messages of CHANNEL, each exactly once and in seq order, across lost connections
 and Redis restarts, until interrupted.
 
+--from says where to start: "now" (the default: the messages published from now on), a
+position EPOCH:SEQ as printed in "pos" below (the messages after it), or a bare SEQ (the
+messages after SEQ in the channel's current epoch; 0 for everything the log still holds).
+
+Once the start is fixed, and before any message, sub prints "subscribed after POS" on
+standard error: every message published after that line is printed. A script can wait for the
+line, then publish.
+
 Plain output is one line per message: the seq, a tab, and the data (quoted when it holds a
 newline or other control character). A reset (messages that can no longer be delivered) is
-reported on standard error.
+reported on standard error:
+  reset (REASON): WHAT; continuing after POS
 
-With --json each line is an object: {"seq":N,"epoch":"…","time":"…","data":"…"}; data that
-is not UTF-8 is given base64-encoded with "base64":true. A reset is an object with a "reset"
-field: {"seq":N,"epoch":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}.`,
+With --json each line is an object:
+  {"seq":N,"epoch":"…","pos":"EPOCH:SEQ","time":"…","data":"…"}
+where pos is the message's position, which --from accepts to resume after it; data that is not
+UTF-8 is given base64-encoded with "base64":true. A reset is an object with a "reset" field:
+  {"seq":N,"epoch":"…","pos":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}
+where pos is the position it continues after, and "to" is null when the range has no known end
+(reason "epoch-changed": every message of the old epoch from A on is lost).
+
+Exit codes: 0 after --count messages or when interrupted; 1 on an error,
+such as a name that is a map (see "redisync watch").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start, err := parseFrom(from)
@@ -48,51 +64,103 @@ field: {"seq":N,"epoch":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}.
 				return err
 			}
 			defer closeAll()
-			return printStream(cmd, cl.Events(ctx, args[0], start), count,
+			after, err := start.fix(ctx, g, cl, args[0], channel.KindChannel)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "subscribed after %s\n", after)
+			return printStream(cmd, cl.Events(ctx, args[0], channel.After(after)), count,
 				func(out *bufio.Writer, ev channel.Event) (bool, error) {
 					return ev.Reset == nil, printEvent(out, cmd.ErrOrStderr(), ev, asJSON)
 				})
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new messages only), or a seq N to print the messages after N (0 for all the log holds)`)
+	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new messages only), or a position EPOCH:SEQ or SEQ to print the messages after it (0 for all the log holds)`)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	cmd.Flags().Uint64Var(&count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	return cmd
 }
 
-func parseFrom(s string) (channel.From, error) {
+// startFlag is the value of --from of sub and watch: "now", or a position to start after.
+type startFlag struct {
+	now bool
+	pos channel.Position
+}
+
+func parseFrom(s string) (startFlag, error) {
 	if s == "now" {
-		return channel.FromNow(), nil
+		return startFlag{now: true}, nil
 	}
-	seq, err := strconv.ParseUint(s, 10, 64)
+	pos, err := channel.ParsePosition(s)
 	if err != nil {
-		return channel.From{}, fmt.Errorf("--from %q: want \"now\" or a seq (a whole number, 0 for the start)", s)
+		return startFlag{}, fmt.Errorf("--from %q: want \"now\", a position EPOCH:SEQ, or a seq SEQ of the current epoch (0 for the start)", s)
 	}
-	return channel.After(channel.Position{Seq: seq}), nil
+	return startFlag{pos: pos}, nil
+}
+
+// fix returns the position a subscription to name, a name of kind want, starts after: the one
+// given, or for "now" the channel's head, read here within --timeout so that the start is
+// known, and can be announced, before the subscription runs. A name of another kind is a
+// *channel.KindError, found here so that nothing is announced.
+func (f startFlag) fix(ctx context.Context, g *globals, cl *channel.Client, name string, want channel.Kind) (channel.Position, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	kind, err := cl.Kind(ctx, name)
+	if err != nil {
+		return channel.Position{}, g.explain(err)
+	}
+	if kind != "" && kind != want {
+		return channel.Position{}, &channel.KindError{Name: name, Kind: kind, Want: want}
+	}
+	if !f.now {
+		return f.pos, nil
+	}
+	head, err := cl.Head(ctx, name)
+	if err != nil {
+		return channel.Position{}, g.explain(fmt.Errorf("reading the head of %q: %w", name, err))
+	}
+	return head, nil
 }
 
 type jsonEvent struct {
 	Seq    uint64     `json:"seq"`
 	Epoch  string     `json:"epoch"`
+	Pos    string     `json:"pos"`
 	Time   string     `json:"time,omitempty"`
 	Data   *string    `json:"data,omitempty"`
 	Base64 bool       `json:"base64,omitempty"`
 	Reset  *jsonReset `json:"reset,omitempty"`
 }
 
+// jsonReset is the "reset" object of sub --json and watch --json. To is null for a range with
+// no known end (Reset.Open).
 type jsonReset struct {
-	Reason   string `json:"reason"`
-	From     uint64 `json:"from"`
-	To       uint64 `json:"to"`
-	OldEpoch string `json:"old_epoch,omitempty"`
-	NewEpoch string `json:"new_epoch,omitempty"`
+	Reason   string  `json:"reason"`
+	From     uint64  `json:"from"`
+	To       *uint64 `json:"to"`
+	OldEpoch string  `json:"old_epoch,omitempty"`
+	NewEpoch string  `json:"new_epoch,omitempty"`
+}
+
+func newJSONReset(r *channel.Reset) *jsonReset {
+	j := &jsonReset{Reason: string(r.Reason), From: r.From, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
+	if !r.Open {
+		j.To = &r.To
+	}
+	return j
+}
+
+// resetLine is the line a reset prints on standard error in plain output.
+func resetLine(r *channel.Reset, after channel.Position) string {
+	what := strings.TrimPrefix(r.String(), string(r.Reason)+": ")
+	return fmt.Sprintf("reset (%s): %s; continuing after %s", r.Reason, what, after)
 }
 
 func printEvent(out *bufio.Writer, errw io.Writer, ev channel.Event, asJSON bool) error {
 	if !asJSON {
 		if r := ev.Reset; r != nil {
 			out.Flush()
-			_, err := fmt.Fprintf(errw, "reset (%s): messages %d to %d cannot be delivered; continuing after %s\n", r.Reason, r.From, r.To, ev.Position)
+			_, err := fmt.Fprintln(errw, resetLine(r, ev.Position))
 			return err
 		}
 		data := string(ev.Data)
@@ -104,9 +172,9 @@ func printEvent(out *bufio.Writer, errw io.Writer, ev channel.Event, asJSON bool
 		}
 		return out.Flush()
 	}
-	j := jsonEvent{Seq: ev.Seq, Epoch: ev.Epoch}
+	j := jsonEvent{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String()}
 	if r := ev.Reset; r != nil {
-		j.Reset = &jsonReset{Reason: string(r.Reason), From: r.From, To: r.To, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
+		j.Reset = newJSONReset(r)
 	} else {
 		j.Time = ev.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 		d := string(ev.Data)

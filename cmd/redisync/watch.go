@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redisync/redisync/channel"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -23,16 +24,30 @@ func newWatchCmd(g *globals) *cobra.Command {
 connections and Redis restarts, until interrupted. The operations of one atomic write share
 their seq.
 
+--from says where to start: "now" (the default: the writes made from now on), a position
+EPOCH:SEQ as printed in "pos" below (the changes after it), or a bare SEQ (the changes after
+SEQ in the map's current epoch; 0 for everything its log still holds).
+
+Once the start is fixed, and before any change, watch prints "subscribed after POS" on
+standard error: every write made after that line is printed.
+
 Plain output is one line per change: the seq, the operation ("set" or "del"), the key and the
 value (empty for a del), separated by tabs; a key or value holding a control character is
-quoted. A reset (changes that can no longer be delivered) is reported on standard error.
+quoted. A reset (changes that can no longer be delivered) is reported on standard error:
+  reset (REASON): WHAT; continuing after POS
 
 With --json each line is an object:
-  {"seq":N,"epoch":"…","op":"set","key":"…","value":"…","version":N,"old_version":N}
-where version is the key's new version (the seq of the write) and old_version the one it
-replaced (0: the key was absent); a del has no "value"; a value that is not UTF-8 is given
-base64-encoded with "base64":true. A reset is an object with a "reset" field:
-  {"seq":N,"epoch":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}`,
+  {"seq":N,"epoch":"…","pos":"EPOCH:SEQ","op":"set","key":"…","value":"…","version":N,"old_version":N}
+where pos is the write's position, which --from accepts to resume after that write (all of its
+operations: resume from a pos once every line with it is handled), version is the key's new
+version (the seq of the write) and old_version the one it replaced (0: the key was absent); a
+del has no "value"; a value that is not UTF-8 is given base64-encoded with "base64":true. A
+reset is an object with a "reset" field:
+  {"seq":N,"epoch":"…","pos":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}
+where pos is the position it continues after, and "to" is null when the range has no known end.
+
+Exit codes: 0 after --count changes or when interrupted; 1 on an error,
+such as a name that is a channel, not a map.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start, err := parseFrom(from)
@@ -48,13 +63,18 @@ base64-encoded with "base64":true. A reset is an object with a "reset" field:
 				return err
 			}
 			defer closeAll()
-			changes := replmap.Watch[[]byte](ctx, cl, args[0], start, replmap.Bytes{})
+			after, err := start.fix(ctx, g, cl, args[0], channel.KindMap)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "subscribed after %s\n", after)
+			changes := replmap.Watch[[]byte](ctx, cl, args[0], channel.After(after), replmap.Bytes{})
 			return printStream(cmd, changes, count, func(out *bufio.Writer, ch replmap.Change[[]byte]) (bool, error) {
 				return ch.Reset == nil, printChange(out, cmd.ErrOrStderr(), ch, asJSON)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new changes only), or a seq N to print the changes after N (0 for all the log holds)`)
+	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new changes only), or a position EPOCH:SEQ or SEQ to print the changes after it (0 for all the log holds)`)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	cmd.Flags().Uint64Var(&count, "count", 0, "exit after this many changes (0: run until interrupted)")
 	return cmd
@@ -64,6 +84,7 @@ base64-encoded with "base64":true. A reset is an object with a "reset" field:
 type jsonChange struct {
 	Seq        uint64     `json:"seq"`
 	Epoch      string     `json:"epoch"`
+	Pos        string     `json:"pos"`
 	Op         string     `json:"op,omitempty"`
 	Key        string     `json:"key,omitempty"`
 	Value      *string    `json:"value,omitempty"`
@@ -84,7 +105,7 @@ func printChange(out *bufio.Writer, errw io.Writer, ch replmap.Change[[]byte], a
 	if !asJSON {
 		if r := ch.Reset; r != nil {
 			out.Flush()
-			_, err := fmt.Fprintf(errw, "reset (%s): changes %d to %d cannot be delivered; continuing after %s\n", r.Reason, r.From, r.To, ch.Position)
+			_, err := fmt.Fprintln(errw, resetLine(r, ch.Position))
 			return err
 		}
 		if _, err := fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", ch.Seq, opName(ch.Deleted), plainField(ch.Key, false), plainField(string(ch.Raw), true)); err != nil {
@@ -92,9 +113,9 @@ func printChange(out *bufio.Writer, errw io.Writer, ch replmap.Change[[]byte], a
 		}
 		return out.Flush()
 	}
-	j := jsonChange{Seq: ch.Seq, Epoch: ch.Epoch}
+	j := jsonChange{Seq: ch.Seq, Epoch: ch.Epoch, Pos: ch.Position.String()}
 	if r := ch.Reset; r != nil {
-		j.Reset = &jsonReset{Reason: string(r.Reason), From: r.From, To: r.To, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
+		j.Reset = newJSONReset(r)
 	} else {
 		j.Op, j.Key, j.Version, j.OldVersion = opName(ch.Deleted), ch.Key, ch.Version, &ch.OldVersion
 		if !ch.Deleted {
