@@ -6,32 +6,47 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/redisync/redisync/channel"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	ctx, hard, stop := onSignals(context.Background())
+	err := newRootCmd().ExecuteContext(withHardStop(ctx, hard))
+	interrupted := ctx.Err() != nil // before stop, which ends ctx too
 	stop()
-	if err != nil {
-		var ec *exitCodeError
-		if errors.As(err, &ec) {
-			if ec.msg != "" {
-				fmt.Fprintln(os.Stderr, "redisync:", ec.msg)
-			}
-			os.Exit(ec.code)
-		}
-		var ke *channel.KindError
-		if errors.As(err, &ke) {
-			fmt.Fprintln(os.Stderr, ke.Error()) // it says "redisync:" itself
-			os.Exit(1)
-		}
-		fmt.Fprintln(os.Stderr, "redisync:", err)
-		os.Exit(1)
+	os.Exit(exitCode(err, interrupted))
+}
+
+// exitInterrupted is the exit code of a command ended by SIGINT or SIGTERM (128 + SIGINT, as
+// a shell reports a process killed by Ctrl-C).
+const exitInterrupted = 130
+
+// exitCode prints err, if any, on standard error and returns the process's exit code.
+// interrupted says that a signal cancelled the command's context.
+func exitCode(err error, interrupted bool) int {
+	if err == nil {
+		return 0
 	}
+	var ec *exitCodeError
+	var ke *channel.KindError
+	switch {
+	case errors.As(err, &ec):
+		if ec.msg != "" {
+			fmt.Fprintln(os.Stderr, "redisync:", ec.msg)
+		}
+		return ec.code
+	case errors.As(err, &ke):
+		fmt.Fprintln(os.Stderr, ke.Error()) // it says "redisync:" itself
+		return 1
+	case interrupted && errors.Is(err, context.Canceled):
+		return exitInterrupted // the interruption itself: nothing to add
+	case interrupted:
+		fmt.Fprintln(os.Stderr, "redisync:", err)
+		return exitInterrupted
+	}
+	fmt.Fprintln(os.Stderr, "redisync:", err)
+	return 1
 }
 
 // exitCodeError ends the command with a given exit code.

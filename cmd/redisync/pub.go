@@ -3,13 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redisync/redisync/channel"
 )
+
+// interruptGrace is how long an interrupted pub still waits for the batch it has in flight to
+// be acknowledged; past it (or at a second signal) the batch is given up and in doubt.
+const interruptGrace = 2 * time.Second
 
 func newPubCmd(g *globals) *cobra.Command {
 	var batch int
@@ -20,7 +26,15 @@ func newPubCmd(g *globals) *cobra.Command {
 each (in order, in batches). Prints the seq of the last message published.
 
 A lost connection or a Redis restart is ridden out for up to --timeout per batch, without
-losing or repeating a line.`,
+losing or repeating a line.
+
+SIGINT (Ctrl-C) or SIGTERM stops reading at once, whether standard input is a terminal, a pipe
+or a file. The batch in flight, if any, is given a moment to be acknowledged; then pub prints
+the seq of the last message acknowledged, as on success, and on standard error
+  interrupted after N lines (M not published)
+where N counts the lines read and M those of them not published (read ahead, or in a batch
+given up in flight, whose outcome is unknown: a second line says so), and exits with code 130.
+A second signal gives up the batch in flight at once.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -30,16 +44,26 @@ losing or repeating a line.`,
 			}
 			defer closeAll()
 			name := args[0]
-			var last channel.Position
 			if len(args) == 2 {
-				last, err = publish(ctx, g, cl, name, [][]byte{[]byte(args[1])})
-			} else {
-				last, err = publishLines(ctx, g, cl, name, cmd.InOrStdin(), batch)
+				last, err := publish(ctx, g, cl, name, [][]byte{[]byte(args[1])})
+				if err != nil {
+					if ctx.Err() != nil && isContextErr(err) {
+						return &exitCodeError{code: exitInterrupted, msg: "interrupted: the message may or may not have been published"}
+					}
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), last.Seq)
+				return nil
 			}
+			rep, err := publishLines(ctx, g, cl, name, cmd.InOrStdin(), batch)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), last.Seq)
+			fmt.Fprintln(cmd.OutOrStdout(), rep.last.Seq)
+			if rep.interrupted {
+				fmt.Fprintln(cmd.ErrOrStderr(), rep.summary())
+				return &exitCodeError{code: exitInterrupted}
+			}
 			return nil
 		},
 	}
@@ -48,27 +72,63 @@ losing or repeating a line.`,
 }
 
 // publish publishes one batch within --timeout and returns the position of its last message.
+// When ctx ends (the first signal), the batch still has interruptGrace to be acknowledged, so
+// that one Redis is about to accept does not end in doubt; the second signal ends it at once.
 func publish(ctx context.Context, g *globals, cl *channel.Client, name string, msgs [][]byte) (channel.Position, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	bctx, cancel := context.WithTimeout(hardStop(ctx), g.timeout)
 	defer cancel()
-	first, err := cl.PublishBatch(ctx, name, msgs)
+	defer context.AfterFunc(ctx, func() {
+		select {
+		case <-time.After(interruptGrace):
+			cancel()
+		case <-bctx.Done():
+		}
+	})()
+	first, err := cl.PublishBatch(bctx, name, msgs)
 	if err != nil {
-		return channel.Position{}, err
+		return channel.Position{}, g.explain(err)
 	}
 	first.Seq += uint64(len(msgs)) - 1
 	return first, nil
 }
 
+// isContextErr says whether err is a context's end rather than an answer from Redis.
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// pubReport is what publishLines did.
+type pubReport struct {
+	last        channel.Position // of the last message acknowledged
+	read        int              // lines taken from the input
+	published   int              // of them, acknowledged by Redis
+	inDoubt     int              // of them, in a batch given up on: maybe appended, maybe not
+	interrupted bool             // a signal stopped it
+}
+
+// summary is what an interrupted pub prints on standard error: one line, and a second one
+// when a batch was given up in flight.
+func (r pubReport) summary() string {
+	s := fmt.Sprintf("interrupted after %d lines (%d not published)", r.read, r.read-r.published)
+	if r.inDoubt > 0 {
+		s += fmt.Sprintf("\nthe last %d of them were in a batch given up in flight: Redis may or may not have appended them", r.inDoubt)
+	}
+	return s
+}
+
 // publishLines publishes the lines of r in order. Lines are read ahead while a batch is in
 // flight, and a batch goes out as soon as the previous one is done, so a slow writer's lines
-// are published promptly and a fast one's are batched.
-func publishLines(ctx context.Context, g *globals, cl *channel.Client, name string, r io.Reader, batch int) (channel.Position, error) {
+// are published promptly and a fast one's are batched. When ctx ends it stops reading at once
+// (the goroutine blocked reading r is left behind; the process is about to exit) and reports
+// the lines read but not published.
+func publishLines(ctx context.Context, g *globals, cl *channel.Client, name string, r io.Reader, batch int) (pubReport, error) {
+	var rep pubReport
 	if batch < 1 {
-		return channel.Position{}, fmt.Errorf("--batch %d is below 1", batch)
+		return rep, fmt.Errorf("--batch %d is below 1", batch)
 	}
 	lines := make(chan []byte, batch*2)
 	readErr := make(chan error, 1)
-	ctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer close(lines)
@@ -80,7 +140,7 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 			line := append([]byte(nil), sc.Bytes()...)
 			select {
 			case lines <- line:
-			case <-ctx.Done():
+			case <-rctx.Done():
 				return
 			}
 		}
@@ -88,9 +148,27 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 			readErr <- fmt.Errorf("reading line %d of standard input: %w", n+1, err)
 		}
 	}()
-	var last channel.Position
+	interrupted := func() (pubReport, error) {
+		cancel()
+		for range len(lines) { // the lines read ahead count as read
+			if _, ok := <-lines; ok {
+				rep.read++
+			}
+		}
+		rep.interrupted = true
+		return rep, nil
+	}
 	for {
-		line, ok := <-lines
+		if ctx.Err() != nil {
+			return interrupted()
+		}
+		var line []byte
+		var ok bool
+		select {
+		case line, ok = <-lines:
+		case <-ctx.Done():
+			return interrupted()
+		}
 		if !ok {
 			break
 		}
@@ -107,16 +185,22 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 				break fill
 			}
 		}
+		rep.read += len(msgs)
 		p, err := publish(ctx, g, cl, name, msgs)
 		if err != nil {
-			return last, err
+			if ctx.Err() != nil && isContextErr(err) {
+				rep.inDoubt = len(msgs)
+				return interrupted()
+			}
+			return rep, err
 		}
-		last = p
+		rep.last = p
+		rep.published += len(msgs)
 	}
 	select {
 	case err := <-readErr:
-		return last, err
+		return rep, err
 	default:
-		return last, nil
+		return rep, nil
 	}
 }

@@ -35,7 +35,11 @@ announced as a reset, never skipped silently.
 
 Configuration comes from flags, then the environment:
   REDIS_URL   Redis to use (redis://[user:password@]host:port[/db], rediss:// for TLS),
-              default ` + redisconn.DefaultURL,
+              default ` + redisconn.DefaultURL + `
+
+Exit codes: 0 success; 1 an error (one line on standard error: an unreachable Redis, a key
+not found, a name that is a channel where a map is wanted or the reverse, …); 3 a version
+conflict of set or del --if-version; 130 interrupted by SIGINT or SIGTERM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -49,7 +49,7 @@ UTF-8 is given base64-encoded with "base64":true. A reset is an object with a "r
 where pos is the position it continues after, and "to" is null when the range has no known end
 (reason "epoch-changed": every message of the old epoch from A on is lost).
 
-Exit codes: 0 after --count messages or when interrupted; 1 on an error,
+Exit codes: 0 after --count messages; 130 when interrupted (SIGINT, SIGTERM); 1 on an error,
 such as a name that is a map (see "redisync watch").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -195,7 +195,7 @@ func printEvent(out *bufio.Writer, errw io.Writer, ev channel.Event, asJSON bool
 
 // printStream prints the items of a stream with print, which says whether an item counts
 // towards count (resets do not), until the stream ends, count items were printed, or the
-// command is interrupted (which is a success).
+// command is interrupted (exit code 130).
 func printStream[T any](cmd *cobra.Command, items iter.Seq2[T, error], count uint64, print func(*bufio.Writer, T) (bool, error)) error {
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
@@ -203,7 +203,7 @@ func printStream[T any](cmd *cobra.Command, items iter.Seq2[T, error], count uin
 	for item, err := range items {
 		if err != nil {
 			if errors.Is(err, context.Canceled) && cmd.Context().Err() != nil {
-				return nil // interrupted
+				return &exitCodeError{code: exitInterrupted} // interrupted
 			}
 			return err
 		}

@@ -46,7 +46,7 @@ reset is an object with a "reset" field:
   {"seq":N,"epoch":"…","pos":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}
 where pos is the position it continues after, and "to" is null when the range has no known end.
 
-Exit codes: 0 after --count changes or when interrupted; 1 on an error,
+Exit codes: 0 after --count changes; 130 when interrupted (SIGINT, SIGTERM); 1 on an error,
 such as a name that is a channel, not a map.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
