@@ -49,7 +49,7 @@ conflict of set or del --if-version; 130 interrupted by SIGINT or SIGTERM.`,
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log reconnects and resets to standard error")
 	root.AddCommand(newPubCmd(g), newSubCmd(g),
-		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g),
+		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g), newRetentionCmd(g),
 		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g))
 	return root
 }
