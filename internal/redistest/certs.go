@@ -28,6 +28,8 @@ type Certs struct {
 	CAFile string
 	// ServerCertFile and ServerKeyFile are the server's certificate, valid
 	// for 127.0.0.1, localhost and CertsServerName, and its private key.
+	// Servers show it as their client certificate too, to their master
+	// (tls-replication) and to each other (sentinels).
 	ServerCertFile, ServerKeyFile string
 	// ClientCertFile and ClientKeyFile are a client certificate and its
 	// private key, as Redis asks for with tls-auth-clients yes.
@@ -63,11 +65,12 @@ func NewCerts(t testing.TB) *Certs {
 	writePEM(t, c.CAFile, "CERTIFICATE", caDER)
 
 	srvKey, srvDER := newCert(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: CertsServerName},
-		NotBefore:   now.Add(-time.Hour),
-		NotAfter:    now.Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Subject:   pkix.Name{CommonName: CertsServerName},
+		NotBefore: now.Add(-time.Hour),
+		NotAfter:  now.Add(24 * time.Hour),
+		KeyUsage:  x509.KeyUsageDigitalSignature,
+		// A replica or a sentinel shows it as its client certificate too.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:    []string{CertsServerName, "localhost"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 	}, ca, caKey)

@@ -54,6 +54,10 @@ type SentinelOptions struct {
 	// sentinel with every permission; the default user is then disabled, so
 	// only SentinelUser gets in. Default: none, the password is requirepass.
 	SentinelUser string
+	// TLS, when set, makes every process speak TLS only, as Options.TLS
+	// does, and replicate and watch over TLS (tls-replication yes). Default:
+	// nil, plain TCP.
+	TLS *Certs
 }
 
 // Sentinel is a Sentinel deployment owned by a test: one master, two
@@ -89,9 +93,12 @@ func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	if opts.Password != "" {
 		base = append(base, "--masterauth", opts.Password)
 	}
+	if opts.TLS != nil {
+		base = append(base, "--tls-replication", "yes")
+	}
 	dataOpts := func(extra ...string) Options {
 		args := append(append(append([]string(nil), base...), extra...), opts.Args...)
-		return Options{AppendOnly: opts.AppendOnly, Password: opts.Password, Args: args}
+		return Options{AppendOnly: opts.AppendOnly, Password: opts.Password, Args: args, TLS: opts.TLS}
 	}
 	master := Start(t, dataOpts())
 	d.data = append(d.data, master)
@@ -103,7 +110,7 @@ func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	})
 
 	for range 3 {
-		sn := newServer(t, Options{Password: opts.SentinelPassword})
+		sn := newServer(t, Options{Password: opts.SentinelPassword, TLS: opts.TLS})
 		sn.user = opts.SentinelUser
 		sn.sentinel = filepath.Join(sn.dir, "sentinel.conf")
 		if err := os.WriteFile(sn.sentinel, []byte(d.sentinelConfig(master)), 0o600); err != nil {
@@ -134,6 +141,9 @@ func (d *Sentinel) sentinelConfig(master *Server) string {
 	fmt.Fprintf(&b, "sentinel failover-timeout %s %d\n", o.MasterName, SentinelFailoverTimeout.Milliseconds())
 	if o.Password != "" {
 		fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", o.MasterName, confQuote(o.Password))
+	}
+	if o.TLS != nil {
+		fmt.Fprintf(&b, "tls-replication yes\n") // to the servers and the other sentinels
 	}
 	switch {
 	case o.SentinelUser != "":
@@ -214,11 +224,15 @@ func (d *Sentinel) Addrs() []string {
 // URL returns the deployment as a URL for redisconn.Open:
 // redis://[:PASSWORD@]SENTINEL1?addr=SENTINEL2&addr=SENTINEL3&master_set=NAME,
 // followed by &sentinel_user=…&sentinel_password=… when the sentinels want a
-// password. rueidis.ParseURL understands it all but the sentinel_
-// parameters, which are redisconn's.
+// password; rediss:// with TLS, and no certificate named. rueidis.ParseURL
+// understands it all but the sentinel_ parameters, which are redisconn's.
 func (d *Sentinel) URL() string {
 	var b strings.Builder
-	b.WriteString("redis://")
+	if d.opts.TLS != nil {
+		b.WriteString("rediss://")
+	} else {
+		b.WriteString("redis://")
+	}
 	if d.opts.Password != "" {
 		b.WriteString(url.UserPassword("", d.opts.Password).String() + "@")
 	}

@@ -206,3 +206,35 @@ func TestPassword(t *testing.T) {
 	s.Restart()
 	mustDo(t, s, "PONG", "PING")
 }
+
+func TestSentinelTLS(t *testing.T) {
+	t.Parallel() // mostly waits on the deployment's timeouts
+	certs := NewCerts(t)
+	d := StartSentinel(t, SentinelOptions{TLS: certs})
+	if !strings.HasPrefix(d.URL(), "rediss://") {
+		t.Fatalf("URL() = %q, want rediss://", d.URL())
+	}
+	for _, s := range append(d.Sentinels(), d.Servers()...) {
+		if _, err := (&Server{addr: s.Addr()}).do(time.Second, "PING"); err == nil {
+			t.Errorf("%s answered a plain PING", s.Addr())
+		}
+	}
+	opt, err := rueidis.ParseURL(d.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.DisableCache = true
+	opt.TLSConfig = certs.ClientConfig(t)
+	opt.Sentinel.TLSConfig = certs.ClientConfig(t)
+	rc, err := rueidis.NewClient(opt)
+	if err != nil {
+		t.Fatalf("client of %q over TLS: %v", d.URL(), err)
+	}
+	defer rc.Close()
+	ctx := context.Background()
+	if err := rc.Do(ctx, rc.B().Set().Key("k").Value("v").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	nm := d.Failover()
+	mustDo(t, nm, "v", "GET", "k")
+}
