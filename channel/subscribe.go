@@ -422,7 +422,7 @@ func (s *subscriber) trimmed(ctx context.Context, to uint64) error {
 
 func (s *subscriber) reset(ctx context.Context, r Reset, after Position) error {
 	s.c.stats.resets.Add(1)
-	s.c.cfg.Logger.Warn("redisync: subscription reset", "channel", s.name, "reason", r.Reason,
+	s.c.cfg.Logger.Info("redisync: subscription reset", "channel", s.name, "reason", r.Reason,
 		"from", r.From, "to", r.To, "old_epoch", r.OldEpoch, "new_epoch", r.NewEpoch)
 	return s.emit(ctx, Event{Position: after, Reset: &r})
 }

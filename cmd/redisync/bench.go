@@ -88,7 +88,7 @@ results of the run (or, without latency-sweep, from the latency results).`,
 			}
 			cfg.Prefix = g.prefix + "-bench"
 			cfg.CPUProfile = cpuProfile
-			cfg.Logger = g.logger(cmd.ErrOrStderr())
+			cfg.Logger = g.quietLogger(cmd.ErrOrStderr())
 			cfg.Progress = cmd.ErrOrStderr()
 			out := cmd.OutOrStdout()
 			if err := cfg.Validate(); err != nil {

@@ -51,7 +51,7 @@ func runChannelDemo(ctx context.Context, g *globals, out, errw io.Writer, url, p
 	defer cRC.Close()
 
 	// Each node is a channel.Client over its own Redis client.
-	cfg := channel.Config{Prefix: prefix, Logger: g.logger(errw)}
+	cfg := channel.Config{Prefix: prefix, Logger: g.quietLogger(errw)}
 	var nodes [3]*channel.Client
 	for i, rc := range []rueidis.Client{pubRC, aRC, bRC} {
 		if nodes[i], err = channel.New(rc, cfg); err != nil {

@@ -32,12 +32,12 @@ func openDemoNode(ctx context.Context, g *globals, errw io.Writer, label, url, p
 	if err != nil {
 		return nil, err
 	}
-	cl, err := channel.New(rc, channel.Config{Prefix: prefix, Logger: g.logger(errw)})
+	cl, err := channel.New(rc, channel.Config{Prefix: prefix, Logger: g.quietLogger(errw)})
 	if err != nil {
 		rc.Close()
 		return nil, err
 	}
-	m, err := replmap.Open(cl, demoMap, replmap.Config[[]byte]{Codec: replmap.Bytes{}, Logger: g.logger(errw)})
+	m, err := replmap.Open(cl, demoMap, replmap.Config[[]byte]{Codec: replmap.Bytes{}, Logger: g.quietLogger(errw)})
 	if err != nil {
 		cl.Close()
 		rc.Close()

@@ -47,7 +47,7 @@ conflict of set or del --if-version; 130 interrupted by SIGINT or SIGTERM.`,
 	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (default $REDIS_URL, else "+redisconn.DefaultURL+")")
 	pf.StringVar(&g.prefix, "prefix", channel.DefaultPrefix, "prefix of every Redis key redisync uses")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log reconnects and resets to standard error")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "also log what is merely informative (warnings are always logged to standard error)")
 	root.AddCommand(newPubCmd(g), newSubCmd(g),
 		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g), newRetentionCmd(g),
 		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g))
@@ -62,11 +62,23 @@ func (g *globals) url() string {
 	return redisconn.URLFromEnv()
 }
 
+// logger writes warnings (lost connections, resets, a replica that diverged and reloads, pub/sub
+// refused) to w, and with -v also what is merely informative.
 func (g *globals) logger(w io.Writer) *slog.Logger {
-	if !g.verbose {
-		w = io.Discard
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// quietLogger is logger for commands whose own output already tells what happened (the demo
+// cuts connections on purpose): silent without -v.
+func (g *globals) quietLogger(w io.Writer) *slog.Logger {
+	if !g.verbose {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return g.logger(w)
 }
 
 // open connects to Redis and returns a channel client over it; close releases both.
