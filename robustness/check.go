@@ -565,6 +565,7 @@ func stateDigest(state map[string]Stored) (x, y uint64) {
 // Figures counts a run's operations and events.
 type Figures struct {
 	Ops, Acked, Conflicts, Unknown int // map writes and reads
+	Absent                         int // deletes that found the key absent and wrote nothing
 	Pubs, PubsAcked, PubsUnknown   int
 	Events, Resets                 int
 	Probes, ProbesReached          int    // FromNow streams started, and those that reached the head read at their stop
@@ -591,6 +592,8 @@ func (a *Analysis) figures() Figures {
 		switch {
 		case o.Status == StatusConflict:
 			f.Conflicts++
+		case o.Status == StatusAbsent:
+			f.Absent++
 		case o.Status == StatusOK:
 			f.Acked++
 		default:

@@ -81,7 +81,11 @@ func violations(t *testing.T, a *Analysis) []string {
 }
 
 func TestCheckersPassASoundHistory(t *testing.T) {
-	if got := violations(t, goodAnalysis()); len(got) > 0 {
+	a := goodAnalysis()
+	// A delete of k0 after the one that removed it finds it absent and writes nothing.
+	a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 97, At: 5000, Kind: OpDel, Key: "k0"},
+		Line{T: LineReturn, Node: "n1", ID: 97, At: 5001, Kind: OpDel, Key: "k0", Status: StatusAbsent})
+	if got := violations(t, a); len(got) > 0 {
 		t.Fatalf("a sound history failed %v", got)
 	}
 }
@@ -121,6 +125,10 @@ func TestCheckersCatchBrokenHistories(t *testing.T) {
 			// A read after the delete that still sees k0.
 			a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 99, At: 5000, Kind: OpRead, Key: "k0"},
 				Line{T: LineReturn, Node: "n1", ID: 99, At: 5001, Kind: OpRead, Key: "k0", Status: StatusOK, Present: true, Ver: 1, Val: "a"})
+		}},
+		{"delete finds absent a key that holds a value", "linearizable", func(a *Analysis) {
+			a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 97, At: 5000, Kind: OpDel, Key: "k1"},
+				Line{T: LineReturn, Node: "n1", ID: 97, At: 5001, Kind: OpDel, Key: "k1", Status: StatusAbsent})
 		}},
 		{"compare-and-set past a newer version", "linearizable", func(a *Analysis) {
 			a.Lines = append(a.Lines, Line{T: LineCall, Node: "n1", ID: 98, At: 5000, Kind: OpCAS, Key: "k1", Val: "d", Exp: 1},
@@ -193,6 +201,10 @@ func TestRegisterModel(t *testing.T) {
 			op(2, 3, regInput{Kind: OpCAS, Key: "k", Val: "b", Exp: 2}, regOutput{Status: StatusConflict, Actual: 3})}, true},
 		{"conflict with a wrong version", []porcupine.Operation{op(0, 1, set("a"), ok(3)),
 			op(2, 3, regInput{Kind: OpCAS, Key: "k", Val: "b", Exp: 2}, regOutput{Status: StatusConflict, Actual: 4})}, false},
+		{"delete of an absent key", []porcupine.Operation{op(0, 1, regInput{Kind: OpDel, Key: "k"}, regOutput{Status: StatusAbsent}),
+			op(2, 3, set("a"), ok(1)), op(4, 5, read, saw("a", 1))}, true},
+		{"delete finds a present key absent", []porcupine.Operation{op(0, 1, set("a"), ok(1)),
+			op(2, 3, regInput{Kind: OpDel, Key: "k"}, regOutput{Status: StatusAbsent})}, false},
 		{"wipe empties", []porcupine.Operation{op(0, 1, set("a"), ok(9)), op(2, 3, regInput{Kind: "wipe"}, regOutput{}),
 			op(4, 5, read, regOutput{Status: StatusOK}), op(6, 7, set("b"), ok(1))}, true},
 	} {
@@ -478,4 +490,43 @@ func TestEntryPointsAcrossAWipe(t *testing.T) {
 			t.Fatalf("from-now did not fail; failed: %v", got)
 		}
 	})
+}
+
+// TestDecodeSSE: the client decodes the gateway's events as node's package doc writes them.
+func TestDecodeSSE(t *testing.T) {
+	for _, tc := range []struct {
+		kind, typ, data string
+		want            Line
+		bad             bool
+	}{
+		{StreamSSEChan, "", `{"seq":7,"epoch":"E","pos":"E:7","time":"t","data":"n1.0.p3|xx"}`, Line{Ver: 7, Epoch: "E", Val: "n1.0.p3"}, false},
+		{StreamSSEChan, "", `{"seq":7,"epoch":"E","data":"bjEuMC5wM3x4eA==","base64":true}`, Line{Ver: 7, Epoch: "E", Val: "n1.0.p3"}, false},
+		{StreamSSEMap, "", `{"seq":9,"epoch":"E","changes":[{"op":"set","key":"k1","value":"v","version":9,"old_version":4}]}`,
+			Line{Ver: 9, Epoch: "E", Key: "k1", Val: "v", Old: 4}, false},
+		{StreamSSEMap, "", `{"seq":9,"epoch":"E","changes":[{"op":"del","key":"k1","version":9,"old_version":4}]}`,
+			Line{Ver: 9, Epoch: "E", Key: "k1", Del: true, Old: 4}, false},
+		{StreamSSEChan, "reset", `{"seq":0,"epoch":"F","reset":{"reason":"epoch-changed","from":4,"to":null,"old_epoch":"E","new_epoch":"F"}}`,
+			Line{Epoch: "F", Reset: &ResetInfo{Reason: "epoch-changed", From: 4, Open: true, OldEpoch: "E", NewEpoch: "F"}}, false},
+		{StreamSSEChan, "reset", `{"seq":9,"epoch":"E","reset":{"reason":"trimmed","from":4,"to":9}}`,
+			Line{Ver: 9, Epoch: "E", Reset: &ResetInfo{Reason: "trimmed", From: 4, To: 9}}, false},
+		{StreamSSEChan, "other", `{}`, Line{}, true},
+		{StreamSSEChan, "", `not json`, Line{}, true},
+		{StreamSSEMap, "", `{"seq":9,"epoch":"E","changes":[]}`, Line{}, true},
+	} {
+		got, err := decodeSSE(tc.kind, tc.typ, tc.data)
+		if (err != nil) != tc.bad {
+			t.Errorf("%s %q: error %v", tc.typ, tc.data, err)
+			continue
+		}
+		if tc.bad {
+			continue
+		}
+		if (got.Reset == nil) != (tc.want.Reset == nil) || (got.Reset != nil && *got.Reset != *tc.want.Reset) {
+			t.Errorf("%q: reset %+v, want %+v", tc.data, got.Reset, tc.want.Reset)
+		}
+		got.Reset, tc.want.Reset = nil, nil
+		if got != tc.want {
+			t.Errorf("%q: %+v, want %+v", tc.data, got, tc.want)
+		}
+	}
 }

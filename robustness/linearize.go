@@ -80,6 +80,12 @@ func regStep(st regState, in regInput, out regOutput) []regState {
 		}
 		return []regState{{Ver: out.Ver, Present: true, Val: in.Val}}
 	case OpDel:
+		if out.Status == StatusAbsent {
+			if st.Present {
+				return nil // found nothing to delete while the key held a value
+			}
+			return []regState{st}
+		}
 		if out.Status == statusUnknown {
 			return []regState{st, {Ver: st.Ver, Unknown: true}}
 		}
@@ -182,6 +188,9 @@ func registerModel() porcupine.Model {
 				}
 				return fmt.Sprintf("cas(%s, %s, if %d) → %s@%d", in.Key, in.Val, in.Exp, out.Status, out.Ver)
 			case OpDel:
+				if out.Status == StatusAbsent {
+					return fmt.Sprintf("del(%s) → absent, nothing written", in.Key)
+				}
 				return fmt.Sprintf("del(%s) → %s@%d", in.Key, out.Status, out.Ver)
 			}
 			return fmt.Sprintf("set(%s, %s) → %s@%d", in.Key, in.Val, out.Status, out.Ver)
@@ -266,6 +275,9 @@ func (a *Analysis) linearizationHistory() []porcupine.Operation {
 			continue // a failed read changed nothing
 		case o.Status == StatusConflict:
 			add(o, regOutput{Status: StatusConflict, Actual: o.Actual}, o.Ret, "")
+		case o.Status == StatusAbsent:
+			add(o, regOutput{Status: StatusAbsent}, o.Ret, "")
+			continue // it wrote nothing, before or after any restart
 		case o.applied():
 			primary = o.Ver
 			add(o, regOutput{Status: StatusOK, Ver: o.Ver}, o.Ret, "")

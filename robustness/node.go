@@ -390,6 +390,8 @@ func (n *node) write(w int, id uint64, kind, key, val string, exp uint64) {
 		ret.Status = StatusOK
 	case errors.As(err, &ce):
 		ret.Status, ret.Actual = StatusConflict, ce.Actual
+	case kind == OpDel && errors.Is(err, replmap.ErrNotFound):
+		ret.Status = StatusAbsent
 	default:
 		ret.Status, ret.Err = StatusError, err.Error()
 	}

@@ -83,7 +83,8 @@ func isSSEStream(kind string) bool { return kind == StreamSSEChan || kind == Str
 const (
 	StatusOK       = "ok"
 	StatusConflict = "conflict"
-	StatusError    = "error" // outcome unknown, unless Ver > 0 (the write was applied at Ver)
+	StatusAbsent   = "absent" // a delete of an absent key: nothing was written (replmap.ErrNotFound)
+	StatusError    = "error"  // outcome unknown, unless Ver > 0 (the write was applied at Ver)
 )
 
 // Line is one record of a node's history.

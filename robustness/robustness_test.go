@@ -106,6 +106,7 @@ func addFigures(total *Figures, f Figures) {
 	total.Ops += f.Ops
 	total.Acked += f.Acked
 	total.Conflicts += f.Conflicts
+	total.Absent += f.Absent
 	total.Unknown += f.Unknown
 	total.Pubs += f.Pubs
 	total.PubsAcked += f.PubsAcked
@@ -180,8 +181,8 @@ func runOnce(t *testing.T, cfg RunConfig) Figures {
 	for _, f := range c.faults {
 		fig.Faults[f.Kind]++
 	}
-	t.Logf("map: %d ops, %d acknowledged, %d conflicts, %d unknown outcome; channel: %d publishes, %d acknowledged, %d unknown; %d events (%d resets); %d FromNow probes (%d reached the head); %d SSE connections (%d resumed); %d retried script calls; %d faults; Redis heads map %s:%d channel %s:%d",
-		fig.Ops, fig.Acked, fig.Conflicts, fig.Unknown, fig.Pubs, fig.PubsAcked, fig.PubsUnknown, fig.Events, fig.Resets,
+	t.Logf("map: %d ops, %d acknowledged, %d conflicts, %d deletes of absent keys, %d unknown outcome; channel: %d publishes, %d acknowledged, %d unknown; %d events (%d resets); %d FromNow probes (%d reached the head); %d SSE connections (%d resumed); %d retried script calls; %d faults; Redis heads map %s:%d channel %s:%d",
+		fig.Ops, fig.Acked, fig.Conflicts, fig.Absent, fig.Unknown, fig.Pubs, fig.PubsAcked, fig.PubsUnknown, fig.Events, fig.Resets,
 		fig.Probes, fig.ProbesReached, fig.SSEConns, fig.SSEResumes, fig.Retries,
 		len(c.faults), rf.MapEpoch, rf.MapHead, rf.ChanEpoch, rf.ChanHead)
 	failed := false
@@ -217,8 +218,8 @@ func (f Figures) summary() string {
 		faults = append(faults, fmt.Sprintf("%s %d", k, f.Faults[k]))
 		n += f.Faults[k]
 	}
-	return fmt.Sprintf("map ops %d (acknowledged %d, conflicts %d, unknown %d), publishes %d (acknowledged %d, unknown %d), events %d (resets %d), FromNow probes %d (reached the head %d), SSE connections %d (resumed %d), retried script calls %d, faults %d (%s), violations %d %v",
-		f.Ops, f.Acked, f.Conflicts, f.Unknown, f.Pubs, f.PubsAcked, f.PubsUnknown, f.Events, f.Resets, f.Probes, f.ProbesReached,
+	return fmt.Sprintf("map ops %d (acknowledged %d, conflicts %d, deletes of absent keys %d, unknown %d), publishes %d (acknowledged %d, unknown %d), events %d (resets %d), FromNow probes %d (reached the head %d), SSE connections %d (resumed %d), retried script calls %d, faults %d (%s), violations %d %v",
+		f.Ops, f.Acked, f.Conflicts, f.Absent, f.Unknown, f.Pubs, f.PubsAcked, f.PubsUnknown, f.Events, f.Resets, f.Probes, f.ProbesReached,
 		f.SSEConns, f.SSEResumes, f.Retries, n, strings.Join(faults, ", "), f.Violations, f.ByCheck)
 }
 
