@@ -26,6 +26,11 @@ import (
 // text/event-stream over real HTTP, disconnect every so often and resume with Last-Event-ID
 // set to the last id they received, from any gateway, across every fault.
 
+// The gateway's first event is either an id alone (an event without data) or, since the
+// gateway writes one, an event "ready" with the same position as its id and in its data; the
+// client takes either for the stream's start. Comments (": keepalive", ": waiting for
+// Redis") are skipped.
+
 // NoteGateway is the Kind of the note a node writes when its gateway listens (Val: address).
 const NoteGateway = "gateway"
 
@@ -223,10 +228,13 @@ func (s *sseClient) session(ctx context.Context, g gatewayAddr, life time.Durati
 				s.lastID = id
 				s.mu.Unlock()
 			}
-			if len(data) > 0 {
+			switch {
+			case typ == "ready" && len(data) > 0:
+				s.ready(id, strings.Join(data, "\n"))
+			case len(data) > 0:
 				s.dispatch(id, typ, strings.Join(data, "\n"))
-			} else if idSet {
-				s.start(id)
+			case idSet:
+				s.start(id) // an id alone: the start of the stream, as the gateway first wrote it
 			}
 			typ, data, idSet = "", nil, false
 			continue
@@ -249,7 +257,22 @@ func (s *sseClient) session(ctx context.Context, g gatewayAddr, life time.Durati
 // statusMalformed marks an SSE event the client could not make sense of (Err says why).
 const statusMalformed = "malformed"
 
-// start records the id a stream sends before any event: the position it starts after.
+// ready records the gateway's first event, "ready", whose id and data give the position the
+// stream starts after.
+func (s *sseClient) ready(id, data string) {
+	var r struct {
+		Seq   uint64 `json:"seq"`
+		Epoch string `json:"epoch"`
+		Pos   string `json:"pos"`
+	}
+	if err := json.Unmarshal([]byte(data), &r); err != nil || r.Pos != id || (channel.Position{Epoch: r.Epoch, Seq: r.Seq}).String() != id {
+		s.line(Line{T: LineEvent, SID: id, Status: statusMalformed, Err: fmt.Sprintf("ready event with id %q and data %q", id, clip(data))})
+		return
+	}
+	s.start(id)
+}
+
+// start records the id a stream starts with: the position it starts after.
 func (s *sseClient) start(id string) {
 	s.line(Line{T: LineSSEID, SID: id})
 	if p, err := channel.ParsePosition(id); err == nil {
