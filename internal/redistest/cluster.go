@@ -26,6 +26,10 @@ const (
 	ClusterSlots = 16384
 
 	cliBinary = "/usr/bin/redis-cli"
+
+	// manualFailoverRetry is how long Failover waits for CLUSTER FAILOVER to
+	// succeed before it asks again; Redis gives up after 5 s.
+	manualFailoverRetry = 6 * time.Second
 )
 
 // ClusterOptions configures a cluster started by StartCluster. The zero
@@ -239,16 +243,29 @@ func (c *Cluster) ReplicaOf(master *Server) *Server {
 
 // Failover runs CLUSTER FAILOVER on the replica of master (a manual failover:
 // the replica catches up with its master before it takes over, so no
-// acknowledged write is lost) and waits until every running node says the
-// replica serves master's slots and master replicates it in sync. It
-// returns the new master.
+// acknowledged write is lost), again if it has not happened 6 s later, and
+// waits until every running node says the replica serves master's slots
+// and master replicates it in sync. It returns the new master.
 func (c *Cluster) Failover(master *Server) *Server {
 	c.tb.Helper()
 	replica := c.ReplicaOf(master)
 	slots := c.slotsOf(master)
-	if _, err := replica.Do("CLUSTER", "FAILOVER"); err != nil {
-		c.tb.Fatalf("redistest: CLUSTER FAILOVER on %s: %v", replica.addr, err)
-	}
+	// A manual failover that does not win its election within 5 s is abandoned for good
+	// (CLUSTER_MF_TIMEOUT), as can happen on a loaded machine: ask again then.
+	var asked time.Time
+	waitFor(c.tb, FailoverWait, "failover of "+master.addr+" to "+replica.addr, func() (bool, string) {
+		if time.Since(asked) > manualFailoverRetry {
+			if _, err := replica.Do("CLUSTER", "FAILOVER"); err != nil {
+				c.tb.Fatalf("redistest: CLUSTER FAILOVER on %s: %v", replica.addr, err)
+			}
+			asked = time.Now()
+		}
+		owners, err := c.owners(replica)
+		if err != nil {
+			return false, err.Error()
+		}
+		return owners[slots[0]] == replica.addr, fmt.Sprintf("%s says slot %d is served by %q", replica.addr, slots[0], owners[slots[0]])
+	})
 	c.waitOwner(slots, replica, "failover of "+master.addr+" to "+replica.addr)
 	waitFor(c.tb, FailoverWait, "old master "+master.addr+" in sync with "+replica.addr, func() (bool, string) {
 		return linkedTo(master, replica)

@@ -106,3 +106,27 @@ func pairs(v any) map[string]string {
 	}
 	return m
 }
+
+// WaitReplicas waits until each of replicas has applied everything the
+// server had written when WaitReplicas was called (the replication offset
+// of INFO replication). WAIT cannot do this through Do, which sends each
+// command on a new connection that has written nothing. It calls t.Fatalf
+// after FailoverWait.
+func (s *Server) WaitReplicas(replicas ...*Server) {
+	s.tb.Helper()
+	info := s.Info("replication")
+	want, err := strconv.ParseInt(info["master_repl_offset"], 10, 64)
+	if err != nil {
+		s.tb.Fatalf("redistest: INFO replication of %s: master_repl_offset %q", s.addr, info["master_repl_offset"])
+	}
+	for _, r := range replicas {
+		waitFor(s.tb, FailoverWait, "replica "+r.addr+" applies the writes of "+s.addr, func() (bool, string) {
+			info, err := r.info("replication")
+			if err != nil {
+				return false, err.Error()
+			}
+			got, _ := strconv.ParseInt(info["master_repl_offset"], 10, 64)
+			return got >= want, fmt.Sprintf("%s at offset %d, want %d", r.addr, got, want)
+		})
+	}
+}

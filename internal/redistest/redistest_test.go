@@ -16,8 +16,18 @@ import (
 	"go.uber.org/goleak"
 )
 
+// rueidis goroutines that outlive a client's Close, each for a bounded time:
+const (
+	// rueidisRefresh is the delayed topology refresh scheduled when a connection fails
+	// (a node killed); it ends within a second.
+	rueidisRefresh = "github.com/redis/rueidis.(*call).DelayDo.func1"
+	// rueidisDrop closes the connections to nodes that serve no slot (the replicas among
+	// Cluster.Addrs) 5 s after a refresh.
+	rueidisDrop = "github.com/redis/rueidis.(*clusterClient)._refresh.func2"
+)
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(rueidisRefresh), goleak.IgnoreAnyFunction(rueidisDrop))
 }
 
 func TestStartDo(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,8 +61,9 @@ func TestSentinelFailover(t *testing.T) {
 	if err := rc.Do(ctx, rc.B().Set().Key("before").Value("1").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rc.Do(ctx, rc.B().Wait().Numreplicas(2).Timeout(5000).Build()).Error(); err != nil {
-		t.Fatal(err)
+	old.WaitReplicas(d.Replicas()...)
+	for _, r := range d.Replicas() {
+		mustDo(t, r, "1", "GET", "before")
 	}
 
 	start = time.Now()
@@ -105,7 +107,7 @@ func TestSentinelLostWrite(t *testing.T) {
 	d := StartSentinel(t, SentinelOptions{})
 	old := d.Master()
 	mustDo(t, old, "OK", "SET", "k", "replicated")
-	mustDo(t, old, "2", "WAIT", "2", "5000")
+	old.WaitReplicas(d.Replicas()...)
 	replicas := d.StallReplicas()
 	mustDo(t, old, "OK", "SET", "k", "lost")
 	if _, err := replicas[0].do(200*time.Millisecond, "PING"); err == nil {
@@ -237,4 +239,26 @@ func TestSentinelTLS(t *testing.T) {
 	}
 	nm := d.Failover()
 	mustDo(t, nm, "v", "GET", "k")
+}
+
+func TestWaitReplicas(t *testing.T) {
+	master := Start(t, Options{Args: []string{"--repl-diskless-sync-delay", "0"}})
+	replica := Start(t, Options{Args: []string{"--replicaof", "127.0.0.1", itoa(master.port)}})
+	waitFor(t, FailoverWait, "replica in sync", func() (bool, string) { return linkedTo(replica, master) })
+	mustDo(t, master, "OK", "SET", "k", "1")
+	master.WaitReplicas(replica)
+	mustDo(t, replica, "1", "GET", "k")
+
+	// A paused replica applies nothing: WaitReplicas returns only after it resumes.
+	replica.Pause()
+	mustDo(t, master, "OK", "SET", "k", "2")
+	const pause = 300 * time.Millisecond
+	start := time.Now()
+	time.AfterFunc(pause, func() { _ = replica.cmd.Process.Signal(syscall.SIGCONT) })
+	master.WaitReplicas(replica)
+	if elapsed := time.Since(start); elapsed < pause {
+		t.Fatalf("WaitReplicas returned after %v, before the replica resumed at %v", elapsed, pause)
+	}
+	replica.Resume() // only the state: the process runs already
+	mustDo(t, replica, "2", "GET", "k")
 }
