@@ -20,8 +20,12 @@ import (
 // ended on its own within a second; TestOpenCancelled waits for it instead of ignoring it.
 const rueidisRefresh = "github.com/redis/rueidis.(*call).DelayDo.func1"
 
+// rueidisDrop is how a rueidis cluster client drops the connections to nodes that serve no
+// slot (a replica given as a seed): it closes them 5 s later, even after Close.
+const rueidisDrop = "github.com/redis/rueidis.(*clusterClient)._refresh.func2"
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(rueidisRefresh))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(rueidisRefresh), goleak.IgnoreAnyFunction(rueidisDrop))
 }
 
 // margin is how much longer than its Timeout a failing Open may take.
@@ -124,8 +128,14 @@ func TestOpenBadURL(t *testing.T) {
 		{"port", "redis://host:notaport", `URL "redis://host:notaport"`},
 		{"port with password", "redis://u:secret@host:notaport", `URL "redis://u:xxxxx@host:notaport"`},
 		{"escape with password", "redis://u:sec%zzret@127.0.0.1:1", `URL "redis://u:xxxxx@127.0.0.1:1"`},
-		{"no scheme with password", "u:secret@127.0.0.1:1", "URL"},
+		{"no scheme with password", "u:secret@127.0.0.1:1", `no scheme: write redis://u:xxxxx@127.0.0.1:1`},
+		{"host:port", "127.0.0.1:6379", `URL "127.0.0.1:6379": no scheme: write redis://127.0.0.1:6379 (rediss:// for TLS`},
+		{"name:port", "localhost:6379", `no scheme: write redis://localhost:6379`},
 		{"db", "redis://u:secret@127.0.0.1:1/notadb", "notadb"},
+		{"unknown parameter", "redis://127.0.0.1:1?tls_cafile=x&db=1&Addr=y", "unknown URL parameter Addr, tls_cafile"},
+		{"sentinel password", "redis://host:notaport?master_set=m&sentinel_password=secret&addr=h:1", `sentinel_password=xxxxx&addr=h:1`},
+		{"sentinel password without master_set", "redis://127.0.0.1:1?sentinel_password=secret", "sentinel credentials need ?master_set=NAME"},
+		{"allow_replica", "redis://127.0.0.1:1?allow_replica=perhaps", `allow_replica="perhaps": want true or false`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg, _ := openErr(t, context.Background(), redisconn.Options{URL: tc.url, Timeout: time.Second})
@@ -163,14 +173,15 @@ func TestOpenAuth(t *testing.T) {
 	addr := srv.Addr()
 	for _, tc := range []struct {
 		name, url string
+		want      string
 	}{
-		{"no password", "redis://" + addr},
-		{"wrong password", "redis://:nope@" + addr},
-		{"wrong user", "redis://nobody:pw@" + addr},
+		{"no password", "redis://" + addr, "the server wants a password and the URL gives none (redis://:PASSWORD@HOST:PORT"},
+		{"wrong password", "redis://:nope@" + addr, "WRONGPASS"},
+		{"wrong user", "redis://nobody:pw@" + addr, "WRONGPASS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg, _ := openErr(t, context.Background(), redisconn.Options{URL: tc.url, Timeout: 2 * time.Second})
-			for _, want := range []string{"authentication failed", addr} {
+			for _, want := range []string{"authentication failed", addr, tc.want} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q does not contain %q", msg, want)
 				}
