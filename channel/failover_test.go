@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,9 +28,10 @@ type publisher struct {
 	c     *Client
 	names []string
 
-	mu    sync.Mutex
-	acked map[string][]ackedMsg // per channel
-	n     int
+	mu            sync.Mutex
+	acked         map[string][]ackedMsg // per channel
+	n             int
+	notReplicated []ackedMsg // with MinReplicas: applied on the master only, as far as it knew
 }
 
 type ackedMsg struct {
@@ -44,6 +46,12 @@ func (p *publisher) run(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		pos, err := p.c.Publish(pctx, name, []byte(data))
 		cancel()
+		if errors.Is(err, ErrNotReplicated) {
+			p.mu.Lock()
+			p.notReplicated = append(p.notReplicated, ackedMsg{pos, data})
+			p.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			continue // not acknowledged (the context ended, or the outcome is unknown)
 		}
@@ -119,7 +127,8 @@ func replay(t *testing.T, events []Event) map[uint64]string {
 // channel after its start, and reports what the failover lost.
 func checkConverged(t *testing.T, c *Client, p *publisher, recs map[string][]*startedRecorder) (lost int) {
 	t.Helper()
-	for name, rs := range recs {
+	for _, name := range p.names {
+		rs := recs[name]
 		epoch, final := finalLog(t, c, name)
 		for _, r := range rs {
 			deadline := time.Now().Add(20 * time.Second)
@@ -219,14 +228,21 @@ func TestSentinelFailoverThatLosesAcknowledgedMessages(t *testing.T) {
 
 	p := &publisher{c: pub, names: names, acked: make(map[string][]ackedMsg)}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); p.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	var running sync.WaitGroup
+	running.Add(2)
+	go func() { defer running.Done(); p.run(ctx) }()
+	defer func() { cancel(); running.Wait() }()
+	// A second publisher asks for one replica (WAIT) before a publish counts as acknowledged.
+	durable := failoverClient(t, d.URL(), prefix, false)
+	durable.cfg.MinReplicas, durable.cfg.ReplicaTimeout = 1, 200*time.Millisecond
+	dp := &publisher{c: durable, names: []string{"w"}, acked: make(map[string][]ackedMsg)}
+	go func() { defer running.Done(); dp.run(ctx) }()
 
 	p.waitAcked(t, 150)
 	// The replicas stop receiving; the master keeps acknowledging, then dies.
 	stalled := d.StallReplicas()
 	p.waitAcked(t, 90)
+	waitFor(t, func() bool { dp.mu.Lock(); defer dp.mu.Unlock(); return len(dp.notReplicated) >= 2 })
 	old := d.Master()
 	old.Kill()
 	for _, r := range stalled {
@@ -235,10 +251,19 @@ func TestSentinelFailoverThatLosesAcknowledgedMessages(t *testing.T) {
 	d.WaitFailover(old)
 	startSubs(t, d.URL(), prefix, false, names, recs) // late joiners, from now after the failover
 	p.waitAcked(t, 150)
+	dp.waitAcked(t, 20)
 	cancel()
-	<-done
+	running.Wait()
 
 	lost := checkConverged(t, pub, p, recs)
+	// Every publish that WAIT confirmed survived; those lost had said ErrNotReplicated.
+	if dlost := checkConverged(t, pub, dp, nil); dlost != 0 {
+		t.Errorf("%d publishes confirmed by a replica were lost", dlost)
+	}
+	if len(dp.notReplicated) == 0 {
+		t.Error("no publish with MinReplicas reported ErrNotReplicated while the replicas were stalled")
+	}
+	t.Logf("Sentinel with MinReplicas 1: %d publishes confirmed, all kept; %d reported ErrNotReplicated", dp.count(), len(dp.notReplicated))
 	if lost == 0 {
 		t.Fatal("the failover lost no acknowledged message: the test did not exercise a rewind")
 	}
