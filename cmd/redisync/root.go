@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -20,6 +21,8 @@ type globals struct {
 	prefix   string
 	timeout  time.Duration
 	verbose  bool
+	sharded  string // auto, on or off
+	conn     redisconn.Options
 }
 
 func newRootCmd() *cobra.Command {
@@ -35,7 +38,11 @@ announced as a reset, never skipped silently.
 
 Configuration comes from flags, then the environment:
   REDIS_URL   Redis to use (redis://[user:password@]host:port[/db], rediss:// for TLS),
-              default ` + redisconn.DefaultURL + `
+              default ` + redisconn.DefaultURL + `. A Sentinel deployment:
+              redis://[user:password@]SENTINEL?addr=SENTINEL2&addr=SENTINEL3&master_set=NAME;
+              a Redis Cluster: redis://[user:password@]NODE?addr=NODE2&addr=NODE3 (sharded
+              pub/sub is then used: --sharded).
+  REDISYNC_SENTINEL_PASSWORD  the sentinels' password, when --sentinel-password is not given
 
 Exit codes: 0 success; 1 an error (one line on standard error: an unreachable Redis, a key
 not found, a name that is a channel where a map is wanted or the reverse, …); 3 a version
@@ -48,6 +55,13 @@ conflict of set or del --if-version; 130 interrupted by SIGINT or SIGTERM.`,
 	pf.StringVar(&g.prefix, "prefix", channel.DefaultPrefix, "prefix of every Redis key redisync uses")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "also log what is merely informative (warnings are always logged to standard error)")
+	pf.StringVar(&g.sharded, "sharded", "auto", `sharded pub/sub (SPUBLISH/SSUBSCRIBE): "auto" (on for a Redis Cluster), "on" or "off"`)
+	pf.StringVar(&g.conn.CAFile, "tls-ca", "", "PEM file of the CA that signed the server's certificate (rediss://; URL parameter tls_ca)")
+	pf.StringVar(&g.conn.CertFile, "tls-cert", "", "PEM client certificate, for a server with tls-auth-clients (URL parameter tls_cert)")
+	pf.StringVar(&g.conn.KeyFile, "tls-key", "", "PEM private key of --tls-cert (URL parameter tls_key)")
+	pf.StringVar(&g.conn.ServerName, "tls-server-name", "", "name the server certificates must be valid for (default the URL's host; URL parameter tls_server_name)")
+	pf.StringVar(&g.conn.SentinelUser, "sentinel-user", "", "user of the sentinels, apart from the master's in the URL (URL parameter sentinel_user)")
+	pf.StringVar(&g.conn.SentinelPassword, "sentinel-password", "", "password of the sentinels (URL parameter sentinel_password; default $REDISYNC_SENTINEL_PASSWORD)")
 	root.AddCommand(newPubCmd(g), newSubCmd(g),
 		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g), newRetentionCmd(g),
 		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g))
@@ -83,11 +97,27 @@ func (g *globals) quietLogger(w io.Writer) *slog.Logger {
 
 // open connects to Redis and returns a channel client over it; close releases both.
 func (g *globals) open(ctx context.Context) (rc rueidis.Client, cl *channel.Client, close func(), err error) {
-	rc, err = redisconn.Open(ctx, redisconn.Options{URL: g.url()})
+	o := g.conn
+	o.URL = g.url()
+	if o.SentinelPassword == "" {
+		o.SentinelPassword = os.Getenv("REDISYNC_SENTINEL_PASSWORD")
+	}
+	rc, err = redisconn.Open(ctx, o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cl, err = channel.New(rc, channel.Config{Prefix: g.prefix, Logger: g.logger(os.Stderr)})
+	var sharded bool
+	switch g.sharded {
+	case "auto":
+		sharded = redisconn.IsCluster(rc)
+	case "on":
+		sharded = true
+	case "off":
+	default:
+		rc.Close()
+		return nil, nil, nil, fmt.Errorf("--sharded %q: want auto, on or off", g.sharded)
+	}
+	cl, err = channel.New(rc, channel.Config{Prefix: g.prefix, Sharded: sharded, Logger: g.logger(os.Stderr)})
 	if err != nil {
 		rc.Close()
 		return nil, nil, nil, err
