@@ -222,7 +222,8 @@ func (a *Analysis) checkNowSequence(res *CheckResult, p *nowStream) {
 // the stream stopped, was delivered to it or lies in one of its resets' ranges.
 //
 // Where it stopped: the head it reached (a probe that reached the head read when it was told
-// to stop), else its last event. A message of another epoch counts when the stream followed
+// to stop), or its last event when that is further (a reset may have taken it from the head's
+// lost epoch to the next), else its last event. A message of another epoch counts when the stream followed
 // that epoch (delivered from it, or named it in a reset): an epoch that came and went while
 // the stream was elsewhere is not one it could have known of.
 func (a *Analysis) checkObligations(res *CheckResult, p *nowStream) {
@@ -252,6 +253,11 @@ func (a *Analysis) checkObligations(res *CheckResult, p *nowStream) {
 	switch {
 	case p.end != nil && p.end.Status == EndReached:
 		end = channel.Position{Epoch: p.end.Epoch, Seq: p.end.Ver}
+		if last != nil && (last.Epoch != end.Epoch || last.Ver > end.Seq) {
+			// It went past the head: further in its epoch, or into the next one when a reset
+			// said the head's epoch was lost (it owes nothing of the new epoch beyond that).
+			end = channel.Position{Epoch: last.Epoch, Seq: last.Ver}
+		}
 	case last != nil:
 		end = channel.Position{Epoch: last.Epoch, Seq: last.Ver}
 	default:

@@ -481,6 +481,17 @@ func TestEntryPointsAcrossAWipe(t *testing.T) {
 			t.Fatalf("a sound history failed %v", got)
 		}
 	})
+	t.Run("a FromNow stream that stops as a reset takes it past the head's lost epoch", func(t *testing.T) {
+		// The head read at its stop was C:2; then the reset said C was lost from 3 on, and it
+		// stopped there: it owes nothing of C2, where w was invoked after its set-up.
+		a := wipeEntryPoints(true)
+		a.Lines = append(a.Lines, nowProbe(StreamNowSub, 6, 1065, []Line{msg("C", 2, "y"),
+			{At: 4200, Epoch: "C2", Reset: &ResetInfo{Reason: "epoch-changed", From: 3, Open: true, OldEpoch: "C", NewEpoch: "C2"}}},
+			&Line{Status: EndReached, Epoch: "C", Ver: 2})...)
+		if got := violations(t, a); len(got) > 0 {
+			t.Fatalf("a sound history failed %v", got)
+		}
+	})
 	t.Run("a FromNow stream's reset that starts too late", func(t *testing.T) {
 		a := wipeEntryPoints(true)
 		a.Lines = append(a.Lines, nowProbe(StreamNowSub, 6, 1065, []Line{
