@@ -116,3 +116,25 @@ func TestReadOnlyUserHoldsAReplica(t *testing.T) {
 		t.Fatalf("a refused write moved the head to %v", h)
 	}
 }
+
+// A user that may not read the map's state gets the NOPERM from WaitReady, not a wait until
+// its context ends.
+func TestWaitReadyReportsAPermissionDenied(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	if _, err := srv.Do("ACL", "SETUSER", "blind", "on", ">pw", "~*", "&*", "+@all", "-hscan"); err != nil {
+		t.Fatal(err)
+	}
+	prefix := newPrefix()
+	w := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.m.Set(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	r := openNode(t, "redis://blind:pw@"+srv.Addr(), prefix, "m", Config[string]{Codec: String{}})
+	start := time.Now()
+	err := r.m.WaitReady(ctx)
+	if err == nil || !strings.Contains(err.Error(), "NOPERM") || time.Since(start) > 5*time.Second {
+		t.Fatalf("WaitReady of a user without HSCAN: %v after %v, want NOPERM at once", err, time.Since(start))
+	}
+}

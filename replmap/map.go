@@ -135,8 +135,9 @@ func (m *Map[V]) Ready() bool {
 }
 
 // WaitReady waits until the replica is ready, ctx ends, or the Map is closed. When the name
-// holds a channel, not a map, it returns an error matching channel.ErrWrongKind (the replica
-// keeps checking, and loads if the name becomes a map's).
+// holds a channel, not a map, it returns an error matching channel.ErrWrongKind; when Redis
+// refuses this user a command the replica needs, that NOPERM error (the replica keeps trying,
+// and loads once it can).
 func (m *Map[V]) WaitReady(ctx context.Context) error {
 	return m.waitUntil(ctx, func() bool { return m.ready })
 }

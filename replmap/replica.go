@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/redisync/redisync/channel"
 )
 
@@ -18,7 +20,7 @@ import (
 func (m *Map[V]) run() {
 	for attempt := 0; m.ctx.Err() == nil; {
 		pos, err := m.bootstrap(m.ctx)
-		if errors.Is(err, channel.ErrWrongKind) {
+		if errors.Is(err, channel.ErrWrongKind) || isNoPerm(err) {
 			m.mu.Lock()
 			if m.fault == nil {
 				m.cfg.Logger.Error("redisync: cannot load the map", "map", m.name, "err", err)
@@ -302,4 +304,11 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// isNoPerm reports whether Redis refused a command to this user: retrying will not help
+// until the ACL changes, so WaitReady reports it.
+func isNoPerm(err error) bool {
+	var re *rueidis.RedisError
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "NOPERM")
 }
