@@ -57,6 +57,7 @@ type Cluster struct {
 	opts  ClusterOptions
 	nodes []*Server
 	ids   map[*Server]string // node ids, from CLUSTER MYID
+	known []string           // the master of each slot when every node last agreed
 }
 
 // StartCluster starts six nodes with cluster-enabled yes, joins them with
@@ -284,12 +285,22 @@ func (c *Cluster) KillMaster(master *Server) *Server {
 
 // WaitFailover waits until the slots that old served are served by another
 // node in the eyes of every running node, and every running node says
-// cluster_state:ok. It returns the new master. Use it after pausing old (or
+// cluster_state:ok. It returns the new master. It may be called after the
+// takeover: old's slots are then those it served when the nodes last agreed
+// (after StartCluster or a method of c). Use it after pausing old (or
 // killing it yourself); with the default NodeTimeout a replica takes over
 // some 2 to 3 s after its master stopped answering.
 func (c *Cluster) WaitFailover(old *Server) *Server {
 	c.tb.Helper()
-	return c.waitFailover(old, c.slotsOf(old))
+	slots := c.slotsOf(old)
+	if len(slots) == 0 { // taken over already: the slots it had when the nodes last agreed
+		for slot, addr := range c.known {
+			if addr == old.addr {
+				slots = append(slots, slot)
+			}
+		}
+	}
+	return c.waitFailover(old, slots)
 }
 
 func (c *Cluster) waitFailover(old *Server, slots []int) *Server {
@@ -382,6 +393,17 @@ func (c *Cluster) waitSettled(what string) {
 		}
 		return true, ""
 	})
+	c.remember()
+}
+
+// remember records the slot map, which every node agrees on.
+func (c *Cluster) remember() {
+	c.tb.Helper()
+	owners, err := c.owners(c.upNode())
+	if err != nil {
+		c.tb.Fatalf("redistest: %v", err)
+	}
+	c.known = owners
 }
 
 // waitOwner waits until every running node says cluster_state:ok and that
@@ -408,6 +430,7 @@ func (c *Cluster) waitOwner(slots []int, owner *Server, what string) {
 		}
 		return true, ""
 	})
+	c.remember()
 }
 
 // nodeOK reports whether s says cluster_state:ok and knows all the nodes.

@@ -124,6 +124,32 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	}
+
+	{ // WaitFailover called once the replica has taken over already
+		var m *Server
+		for _, cand := range c.Masters() {
+			if cand.Info("replication")["connected_slaves"] == "1" {
+				m = cand
+				break
+			}
+		}
+		if m == nil {
+			t.Fatal("no master with a replica left")
+		}
+		slot := c.slotsOf(m)[0]
+		m.Kill()
+		waitFor(t, FailoverWait, "a replica takes over", func() (bool, string) {
+			owners, err := c.owners(c.upNode())
+			if err != nil {
+				return false, err.Error()
+			}
+			return owners[slot] != "" && owners[slot] != m.Addr(), owners[slot]
+		})
+		nm := c.WaitFailover(m)
+		if nm == m || c.MasterOf(slot) != nm {
+			t.Fatalf("WaitFailover(%s) after the takeover = %s, MasterOf(%d) = %s", m.Addr(), nm.Addr(), slot, c.MasterOf(slot).Addr())
+		}
+	}
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
