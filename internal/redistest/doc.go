@@ -25,8 +25,9 @@
 // A missing redis-server binary is a test failure with instructions, never a
 // skip: the integration tests of this module need a real Redis 7.
 //
-// Start, Kill, Stop, Restart, Pause, Resume, Info, ClientKill and every
-// method of Sentinel and Cluster report failures with t.Fatalf and must
-// therefore be called from the goroutine running the test. Addr, URL and Do
-// may be called from any goroutine.
+// Start, Kill, Stop, Restart, Pause, Resume, Info, ClientKill, WaitReplicas
+// and every method of Sentinel and Cluster report failures with t.Fatalf of
+// the test that started the server or the deployment, and must therefore be
+// called from the goroutine running that test (not from its subtests). Addr,
+// URL and Do may be called from any goroutine.
 package redistest
