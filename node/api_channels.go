@@ -40,7 +40,7 @@ func (n *Node) publish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	data, ok := readBody(w, r, min(n.cfg.MaxBodyBytes, n.cl.Config().MaxMessageBytes))
+	data, ok := n.readBody(w, r, min(n.cfg.MaxBodyBytes, n.cl.Config().MaxMessageBytes))
 	if !ok {
 		return
 	}
@@ -66,8 +66,10 @@ func (n *Node) listChannels(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Channels []channelInfo `json:"channels"`
 	}{Channels: []channelInfo{}}
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.WriteTimeout)
+	defer cancel()
 	for _, name := range n.channelNames() {
-		head, err := n.cl.Head(r.Context(), name)
+		head, err := n.cl.Head(ctx, name)
 		if err != nil {
 			n.writeFailure(w, r, err, "read channel "+name)
 			return

@@ -5,11 +5,18 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 	"unicode/utf8"
+
+	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
 	"github.com/redisync/redisync/replmap"
@@ -51,8 +58,17 @@ func ready(w http.ResponseWriter, h *hosted) bool {
 		return false
 	}
 	w.Header().Set("Retry-After", "1")
-	writeErrorf(w, http.StatusServiceUnavailable, "the replica of map %q is still loading; retry shortly", h.name)
+	writeErrorf(w, http.StatusServiceUnavailable, "the replica of map %q is %s; retry shortly", h.name, notReady(h))
 	return false
+}
+
+// notReady says why h's replica is not ready: "loading" its first snapshot, or "reloading"
+// a new one (after a reset, or after it was found different from Redis).
+func notReady(h *hosted) string {
+	if h.m.Stats().Snapshots > 0 {
+		return "reloading"
+	}
+	return "loading"
 }
 
 // loadFault returns why m's replica cannot load, without waiting: an error matching
@@ -93,7 +109,7 @@ func (n *Node) getKey(w http.ResponseWriter, r *http.Request) {
 	tag := etag(ver)
 	w.Header().Set("ETag", tag)
 	w.Header().Set("Cache-Control", "no-cache")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && (inm == "*" || strings.Contains(inm, tag)) {
+	if inm := strings.Join(r.Header.Values("If-None-Match"), ","); inm != "" && (strings.TrimSpace(inm) == "*" || strings.Contains(inm, tag)) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -117,7 +133,14 @@ type precondition struct {
 //	If-Match: "N"      the key must be at version N ("0": absent, like --if-version 0)
 //	If-Match: *        the key must exist
 //	If-None-Match: *   the key must be absent (create only)
+//
+// Each may come once: two header lines are refused, as a list in one line is.
 func parsePrecondition(r *http.Request) (precondition, error) {
+	for _, h := range []string{"If-Match", "If-None-Match"} {
+		if len(r.Header.Values(h)) > 1 {
+			return precondition{}, fmt.Errorf("%s came in %d header lines: send it once, with one condition", h, len(r.Header.Values(h)))
+		}
+	}
 	im, inm := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
 	switch {
 	case im != "" && inm != "":
@@ -151,21 +174,23 @@ func parsePrecondition(r *http.Request) (precondition, error) {
 	return precondition{guard: true, ifVersion: v}, nil
 }
 
-// conflictBody is the body of a 412.
+// conflictBody is the body of a 412. Key is as wireKey writes it.
 type conflictBody struct {
-	Error    string  `json:"error"`
-	Map      string  `json:"map"`
-	Key      string  `json:"key"`
-	Expected *uint64 `json:"expected"` // null for If-Match: * (any version)
-	Actual   uint64  `json:"actual"`   // 0: absent
+	Error      string  `json:"error"`
+	Map        string  `json:"map"`
+	Key        string  `json:"key"`
+	KeyEscaped bool    `json:"key_escaped,omitempty"`
+	Expected   *uint64 `json:"expected"` // null for If-Match: * (any version)
+	Actual     uint64  `json:"actual"`   // 0: absent
 }
 
-// writeResult is the body of a successful write.
+// writeResult is the body of a successful write. Key is as wireKey writes it.
 type writeResult struct {
-	Map     string `json:"map"`
-	Key     string `json:"key"`
-	Version uint64 `json:"version"`
-	Deleted bool   `json:"deleted,omitempty"`
+	Map        string `json:"map"`
+	Key        string `json:"key"`
+	KeyEscaped bool   `json:"key_escaped,omitempty"`
+	Version    uint64 `json:"version"`
+	Deleted    bool   `json:"deleted,omitempty"`
 }
 
 func (n *Node) putKey(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +217,7 @@ func (n *Node) writeKey(w http.ResponseWriter, r *http.Request, del bool) {
 	}
 	var value []byte
 	if !del {
-		if value, ok = readBody(w, r, n.cfg.MaxBodyBytes); !ok {
+		if value, ok = n.readBody(w, r, n.cfg.MaxBodyBytes); !ok {
 			return
 		}
 	}
@@ -210,10 +235,13 @@ func (n *Node) writeKey(w http.ResponseWriter, r *http.Request, del bool) {
 	case err == nil:
 		h.writes.ok.Add(1)
 		w.Header().Set("ETag", etag(seq))
-		writeJSON(w, http.StatusOK, writeResult{Map: h.name, Key: key, Version: seq, Deleted: del})
+		res := writeResult{Map: h.name, Version: seq, Deleted: del}
+		res.Key, res.KeyEscaped = wireKey(key)
+		writeJSON(w, http.StatusOK, res)
 	case errors.As(err, &ce):
 		h.writes.conflict.Add(1)
-		body := conflictBody{Error: ce.Error(), Map: h.name, Key: ce.Key, Actual: ce.Actual}
+		body := conflictBody{Error: ce.Error(), Map: h.name, Actual: ce.Actual}
+		body.Key, body.KeyEscaped = wireKey(ce.Key)
 		if !pre.exists {
 			body.Expected = &ce.Expected
 		}
@@ -254,8 +282,10 @@ func writeIfExists(ctx context.Context, m *replmap.Map[[]byte], op replmap.Op[[]
 	}
 }
 
-// readBody reads a request body of at most limit bytes, answering 413 beyond.
-func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, bool) {
+// readBody reads a request body of at most limit bytes, answering 413 beyond, and 408 when
+// it has not arrived within Config.BodyTimeout (withBodyTimeout). Once it is read, the read
+// deadline is lifted.
+func (n *Node) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, bool) {
 	if r.ContentLength > int64(limit) {
 		writeErrorf(w, http.StatusRequestEntityTooLarge, "body of %d bytes, the limit is %d", r.ContentLength, limit)
 		return nil, false
@@ -266,10 +296,18 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, bool) 
 	case errors.As(err, &mbe):
 		writeErrorf(w, http.StatusRequestEntityTooLarge, "body over the limit of %d bytes", limit)
 		return nil, false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close")
+		writeErrorf(w, http.StatusRequestTimeout, "the body did not arrive within %v (--body-timeout, Config.BodyTimeout); nothing was written",
+			n.cfg.BodyTimeout)
+		return nil, false
 	case err != nil:
 		writeErrorf(w, http.StatusBadRequest, "reading the body: %v", err)
 		return nil, false
 	}
+	// The body is in: the deadline must not cut the wait for Redis (the server's background
+	// read would end the request's context at it).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	return b, true
 }
 
@@ -285,6 +323,13 @@ func (n *Node) writeFailure(w http.ResponseWriter, r *http.Request, err error, w
 		writeError(w, http.StatusServiceUnavailable, "the node is shutting down")
 	case r.Context().Err() != nil:
 		writeError(w, http.StatusServiceUnavailable, "the request was cancelled; the write may or may not have been applied")
+	case unreachable(err) && !errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set("Retry-After", "1")
+		outcome := "; it may or may not have been applied"
+		if strings.HasPrefix(what, "read") {
+			outcome = ""
+		}
+		writeErrorf(w, http.StatusServiceUnavailable, "%s: Redis unreachable%s: %v", what, outcome, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, channel.ErrUnknownOutcome):
 		w.Header().Set("Retry-After", "1")
 		writeErrorf(w, http.StatusServiceUnavailable, "%s: not confirmed within %v (Redis unreachable?); it may or may not have been applied: %v",
@@ -294,12 +339,33 @@ func (n *Node) writeFailure(w http.ResponseWriter, r *http.Request, err error, w
 	}
 }
 
-// keyItem is a key of a list answer.
+// unreachable reports whether err is a failure to reach Redis (a connection refused, cut or
+// timed out, Redis still loading its data, a cluster without a primary), which passes with
+// time, rather than an answer that would be the same again (an error reply of Redis, a name
+// of the other kind, an invalid name, a closed client).
+func unreachable(err error) bool {
+	var re *rueidis.RedisError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &re):
+		return re.IsLoading() || re.IsTryAgain() || re.IsClusterDown() ||
+			strings.HasPrefix(re.Error(), "MASTERDOWN") || strings.HasPrefix(re.Error(), "BUSY ")
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return false
+}
+
+// keyItem is a key of a list answer. Key is as wireKey writes it.
 type keyItem struct {
-	Key     string  `json:"key"`
-	Version uint64  `json:"version"`
-	Value   *string `json:"value,omitempty"`
-	Base64  bool    `json:"base64,omitempty"`
+	Key        string  `json:"key"`
+	KeyEscaped bool    `json:"key_escaped,omitempty"`
+	Version    uint64  `json:"version"`
+	Value      *string `json:"value,omitempty"`
+	Base64     bool    `json:"base64,omitempty"`
 }
 
 // keyPage is the answer of GET /v1/maps/{map}.
@@ -309,7 +375,10 @@ type keyPage struct {
 	Seq   uint64    `json:"seq"`   // the replica's position when the page was read
 	Total int       `json:"total"` // keys in the map
 	Keys  []keyItem `json:"keys"`
-	Next  string    `json:"next,omitempty"` // pass as ?after= for the next page; absent on the last
+	// Next is the page's last key, to pass as ?after= for the next page; absent on the last
+	// page. As wireKey writes it: when NextEscaped, it is already percent-encoded.
+	Next        string `json:"next,omitempty"`
+	NextEscaped bool   `json:"next_escaped,omitempty"`
 }
 
 // listKeys answers a page of the map's keys in byte order: ?after=KEY (exclusive),
@@ -358,7 +427,8 @@ func (n *Node) listKeys(w http.ResponseWriter, r *http.Request) {
 	page := keyPage{Map: h.name, Epoch: pos.Epoch, Seq: pos.Seq, Total: h.m.Len(), Keys: make([]keyItem, top.Len())}
 	for i := top.Len() - 1; i >= 0; i-- {
 		it := heap.Pop(top).(listed)
-		item := keyItem{Key: it.key, Version: it.e.Version}
+		item := keyItem{Version: it.e.Version}
+		item.Key, item.KeyEscaped = wireKey(it.key)
 		if withValues {
 			v, b64 := jsonValue(it.e.Value)
 			item.Value, item.Base64 = &v, b64
@@ -367,7 +437,7 @@ func (n *Node) listKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(page.Keys) > limit {
 		page.Keys = page.Keys[:limit]
-		page.Next = page.Keys[limit-1].Key
+		page.Next, page.NextEscaped = page.Keys[limit-1].Key, page.Keys[limit-1].KeyEscaped
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -420,6 +490,30 @@ func jsonValue(b []byte) (s string, isBase64 bool) {
 		return string(b), false
 	}
 	return base64.StdEncoding.EncodeToString(b), true
+}
+
+// wireKey returns key as the JSON answers and events carry it: itself when it is UTF-8
+// (escaped false), else percent-encoded (escaped true): every byte but the unreserved
+// characters A-Z a-z 0-9 - . _ ~ as %XX. The escaped form goes into a URL as it is, in a
+// path (/keys/KEY) or a query (?after=KEY), and names the same bytes; a JSON string could not.
+func wireKey(key string) (s string, escaped bool) {
+	if utf8.ValidString(key) {
+		return key, false
+	}
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+		}
+	}
+	return b.String(), true
 }
 
 // quoteList formats names as "a", "b", or none when there are none.

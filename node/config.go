@@ -22,6 +22,8 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultStreamTimeout   = 30 * time.Second
 	DefaultShutdownTimeout = 5 * time.Second
+	DefaultBodyTimeout     = 10 * time.Second
+	DefaultHeaderTimeout   = 10 * time.Second
 	DefaultMaxKeyBytes     = replmap.DefaultMaxKeyBytes
 	DefaultMaxBodyBytes    = replmap.DefaultMaxValueBytes
 	DefaultListLimit       = 100
@@ -45,6 +47,18 @@ type Config struct {
 	// Token, when set, is required as "Authorization: Bearer <Token>" on every request but
 	// /healthz and the dashboard's static files; SSE endpoints also accept it as ?token=.
 	Token string
+	// AllowedHosts are the names the node answers to in the Host header besides the defaults,
+	// which are localhost, 127.0.0.1 and [::1] with the port the connection arrived on, and
+	// the address it arrived on. An entry "name" allows that name on any port, "name:port"
+	// on that port only; "*" allows any Host (no check). A request for another Host answers
+	// 403: a web page whose name was made to resolve to this node's address (DNS rebinding)
+	// cannot use it. /healthz is not checked. Default: none.
+	AllowedHosts []string
+	// AllowedOrigins are the web origins ("https://app.example.com", scheme://host[:port])
+	// whose pages may call the API from another origin: CORS preflights are answered for
+	// them only, their responses carry Access-Control-Allow-Origin, and their writes pass the
+	// cross-origin check. Default: none (only same-origin pages, such as the dashboard).
+	AllowedOrigins []string
 	// Heartbeat is how often the node samples its replicas and Redis (metrics, lag, round
 	// trip) and refreshes its registry record. Default DefaultHeartbeat.
 	Heartbeat time.Duration
@@ -61,6 +75,13 @@ type Config struct {
 	// StreamTimeout bounds each write to an SSE client: a client that takes longer to accept
 	// the bytes is cut off (it resumes with Last-Event-ID). Default DefaultStreamTimeout.
 	StreamTimeout time.Duration
+	// BodyTimeout bounds reading a request's body, from when the request is routed: a client
+	// that has not sent all of it by then gets 408 and its connection is closed. Event streams
+	// take no body and have no such bound. Default DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers (http.Server.ReadHeaderTimeout) in
+	// Serve; a server of your own around Handler sets its own. Default DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
 	// MaxKeyBytes bounds a key (414 beyond). Default DefaultMaxKeyBytes.
 	MaxKeyBytes int
 	// MaxBodyBytes bounds a request body: a value or a channel message (413 beyond); never
@@ -102,6 +123,12 @@ func (c Config) withDefaults() Config {
 	if c.StreamTimeout == 0 {
 		c.StreamTimeout = DefaultStreamTimeout
 	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = DefaultHeaderTimeout
+	}
 	if c.MaxKeyBytes == 0 {
 		c.MaxKeyBytes = DefaultMaxKeyBytes
 	}
@@ -113,6 +140,10 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// Validate reports the first field of c that cannot work, once defaults are applied: what
+// New would refuse, without a channel client.
+func (c Config) Validate() error { return c.withDefaults().validate() }
 
 // validate reports the first field that cannot work, after defaults are applied.
 func (c Config) validate() error {
@@ -145,10 +176,24 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: WriteTimeout %v is not positive", c.WriteTimeout)
 	case c.StreamTimeout <= 0:
 		return fmt.Errorf("node: StreamTimeout %v is not positive", c.StreamTimeout)
+	case c.BodyTimeout <= 0:
+		return fmt.Errorf("node: BodyTimeout %v is not positive", c.BodyTimeout)
+	case c.HeaderTimeout <= 0:
+		return fmt.Errorf("node: HeaderTimeout %v is not positive", c.HeaderTimeout)
 	case c.MaxKeyBytes < 1:
 		return fmt.Errorf("node: MaxKeyBytes %d is below 1", c.MaxKeyBytes)
 	case c.MaxBodyBytes < 1:
 		return fmt.Errorf("node: MaxBodyBytes %d is below 1", c.MaxBodyBytes)
+	}
+	for _, h := range c.AllowedHosts {
+		if _, err := parseHostEntry(h); err != nil {
+			return err
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if _, err := parseOrigin(o); err != nil {
+			return err
+		}
 	}
 	return nil
 }

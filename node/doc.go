@@ -20,17 +20,34 @@
 //	GET    /healthz                    200 while the process runs (never needs the token)
 //	GET    /readyz                     200 when every replica is ready and Redis answers, else 503
 //	GET    /                           the dashboard
+//	OPTIONS  any path                  a CORS preflight: 204 for an origin of Config.AllowedOrigins, else 403
 //
-// A key is the rest of the path after /keys/ and may hold slashes. Writes are conditional
-// with If-Match: "N" (the key must be at version N; "0" means absent), If-Match: * (the key
-// must exist) or If-None-Match: * (create only); a failed condition answers 412 with
-// {"error","map","key","expected","actual"}. Errors are JSON {"error": "…"}: 400 bad input
-// (a stream's ?from= or Last-Event-ID included), 401 missing or wrong token, 404 unknown map,
-// channel or key (a DELETE of an absent key too), 409 a name that holds the other kind, 412
-// failed condition, 413 body over Config.MaxBodyBytes, 414 key over Config.MaxKeyBytes, 503
-// while a replica loads (with Retry-After), when a write was not confirmed within
-// Config.WriteTimeout (its outcome is then unknown) or while shutting down, 502 when Redis
-// refused a write.
+// A key is the rest of the path after /keys/ and may hold slashes; its bytes are those of
+// the path, percent-decoded (%FF is the byte 0xFF). The path must be in canonical form: one
+// with an empty segment ("a//b", "/keys//etc"), or a "." or ".." segment, answers 400 and
+// does nothing. It is never redirected to its cleaned form, which names another key (a
+// client that follows redirects would write "a/b" for "a//b"): such a key is written with
+// its slashes as %2F and the dots of such a segment as %2E ("a%2F%2Fb").
+//
+// Keys are bytes. Where JSON carries a key (a list's items and "next", the answer of a write,
+// a 412's body, the changes of a map's events), a key that is not valid UTF-8 is written
+// percent-encoded (every byte but A-Z a-z 0-9 - . _ ~ as %XX) and flagged: "key_escaped":true,
+// or "next_escaped":true for a page's next. That form goes into a URL as it is, and names the
+// same bytes: /keys/KEY, or ?after=NEXT (a next that is not flagged is query-escaped as usual).
+// Paging with ?after= visits every key once and ends.
+//
+// Writes are conditional with If-Match: "N" (the key must be at version N; "0" means absent),
+// If-Match: * (the key must exist) or If-None-Match: * (create only), each in one header
+// line; a failed condition answers 412 with {"error","map","key","expected","actual"}. Errors
+// are JSON {"error": "…"}: 400 bad input (a path not in canonical form, a condition in two
+// header lines or a list, a stream's ?from= or Last-Event-ID included), 401 missing or wrong
+// token, 403 a request the security checks refuse (below), 404 unknown map, channel or key
+// (a DELETE of an absent key too), 408 a body not received within Config.BodyTimeout (the
+// connection is then closed), 409 a name that holds the other kind, 412 failed condition,
+// 413 body over Config.MaxBodyBytes, 414 key over Config.MaxKeyBytes, 503 while a replica
+// loads or reloads (with Retry-After), while Redis is unreachable, when a write was not
+// confirmed within Config.WriteTimeout (its outcome is then unknown) or while shutting down,
+// 502 when Redis refused a write.
 //
 // A name is a channel or a map for its whole history, never both: publishing on a map's name
 // or streaming it as a channel, and writing, reading or watching a channel's name as a map,
@@ -46,8 +63,17 @@
 // Every event's id is its position, "EPOCH:SEQ": the seq and the epoch of the history it
 // belongs to (a Redis that lost its data starts a new epoch, numbering from 1 again), or a
 // bare "SEQ" when there is no epoch (a channel without history). Each stream begins with
-// "retry: 1000" and an id-only frame "id: EPOCH:SEQ", the position it starts after, so that a
-// client cut off before the first event resumes from there. Then:
+//
+//	retry: 1000
+//	: ready
+//	event: ready
+//	id: 8f3a…:41
+//	data: {"seq":41,"epoch":"8f3a…","pos":"8f3a…:41"}
+//
+// whose id is the position the stream starts after, so that a client cut off before the
+// first event resumes from there. It is an event with data, because clients drop an event
+// without (the npm eventsource package does, and would not keep its id), and of its own type,
+// so that a page's onmessage does not see it (addEventListener("ready", …) does). Then:
 //
 //	id: 8f3a…:42
 //	data: {"seq":42,"epoch":"8f3a…","pos":"8f3a…:42","time":"…","changes":[{"op":"set","key":"a","value":"1","version":42,"old_version":0}, …]}
@@ -75,7 +101,8 @@
 // sent) or a bare "SEQ", read as a seq of the current epoch (0: from the oldest message the
 // log holds; one beyond the head yields a reset, rewound, then the history from seq 1);
 // ?from= also takes "now", the default. Anything else answers 400, and a name of the other
-// kind 409, before the stream begins. A position of another epoch than the current one
+// kind 409, before the stream begins; so does a seq above MaxSeq (2^53-1, the largest a log
+// can hold: its scripts count in Lua numbers). A position of another epoch than the current one
 // (Redis lost the history meanwhile) yields a reset (epoch-changed, "to":null) before any
 // message, never a silent skip. ?epoch=E gives the epoch of a bare seq, the older way of
 // naming it. Every change after the start is sent exactly once, in order. A comment line is
@@ -84,13 +111,41 @@
 // stream catch up from the log, holding at most a few events in memory; one that accepts
 // nothing for Config.StreamTimeout is cut off.
 //
+// While Redis is unreachable a stream still answers 200 at once (after the checks it can
+// make without Redis), sends "retry: 1000" and a comment ": waiting for Redis: …", keeps
+// alive, and begins (the ready event, then the events) once Redis answers; the position of
+// a start "now" is the head then. An EventSource gives up for good on any status but 200, so
+// a 503 would end a browser's stream for ever. HEAD on a stream answers the headers a GET
+// would (or its error) and ends.
+//
 // # Security
 //
-// With Config.Token every request but /healthz and the dashboard's static files needs
-// "Authorization: Bearer <token>" (compared in constant time); the SSE endpoints also accept
-// ?token=, because a browser's EventSource cannot send headers — such URLs end up in logs
-// and histories, so prefer the header elsewhere. The dashboard takes ?token= once, keeps it
-// in the tab's sessionStorage and sends it as a header. Keys and bodies are size-limited.
+// The node binds to loopback by default (redisync serve refuses a non-loopback --listen
+// without a token unless --insecure-no-token is given). Every request passes, in order:
+//
+//   - The Host check (DNS rebinding): Host must be localhost, 127.0.0.1 or [::1] with the
+//     port the connection arrived on, the address it arrived on, or a name of
+//     Config.AllowedHosts ("name" on any port, "name:port", "*" for any); else 403.
+//     /healthz is exempt.
+//   - CORS: a preflight (OPTIONS with Origin and Access-Control-Request-Method) answers 204
+//     with Access-Control-Allow-* for an origin of Config.AllowedOrigins, else 403; the
+//     answers to an allowed origin carry Access-Control-Allow-Origin and expose ETag.
+//   - Cross-origin writes (http.CrossOriginProtection): a PUT, DELETE or POST from a page of
+//     another origin (Sec-Fetch-Site other than same-origin or none, or else an Origin that
+//     is not the request's own) answers 403, unless that origin is allowed.
+//   - Without Config.Token, a POST that any web page can send without a preflight (no
+//     Content-Type, text/plain, application/x-www-form-urlencoded, multipart/form-data)
+//     answers 403: send application/octet-stream, application/json… PUT and DELETE always
+//     need a preflight.
+//   - With Config.Token every request but /healthz and the dashboard's static files needs
+//     "Authorization: Bearer <token>" (compared in constant time); the SSE endpoints also
+//     accept ?token=, because a browser's EventSource cannot send headers — such URLs end up
+//     in logs and histories, so prefer the header elsewhere. The dashboard takes ?token= once,
+//     keeps it in the tab's sessionStorage and sends it as a header.
+//   - Limits: Serve reads headers within Config.HeaderTimeout (at most 64 KiB of them); a
+//     body must arrive within Config.BodyTimeout (408 and the connection closed; event
+//     streams take no body and are not bounded so) and hold at most Config.MaxBodyBytes
+//     (413); a key at most Config.MaxKeyBytes (414).
 //
 // # Registry
 //

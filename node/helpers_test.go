@@ -115,6 +115,9 @@ func do(t *testing.T, method, url string, body io.Reader, headers ...string) rep
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil { // as a client would: a POST without the token needs a non-simple type
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -167,15 +170,18 @@ type sseEventIn struct {
 }
 
 // sseStream reads a Server-Sent Events stream as a browser would: it dispatches events with
-// data and keeps the last event ID, which an id-only event also sets.
+// data and keeps the last event ID, which an id-only event also sets. The stream's "ready"
+// event goes to ready, the others to events (as onmessage and the "reset" listener of a
+// page see them).
 type sseStream struct {
 	t      *testing.T
 	resp   *http.Response
 	ctx    context.Context
 	cancel context.CancelFunc
 	events chan sseEventIn
-	ended  chan struct{} // closed when the stream has ended
-	lastID atomic.Value  // string
+	ready  chan sseEventIn // the "ready" events; buffered
+	ended  chan struct{}   // closed when the stream has ended
+	lastID atomic.Value    // string
 }
 
 // openSSE opens a stream at url; headers are name, value pairs. It fails the test unless the
@@ -201,7 +207,8 @@ func openSSE(t *testing.T, url string, headers ...string) *sseStream {
 		cancel()
 		t.Fatalf("GET %s: status %d, content type %q, body %q", url, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	s := &sseStream{t: t, resp: resp, ctx: ctx, cancel: cancel, events: make(chan sseEventIn, 1024), ended: make(chan struct{})}
+	s := &sseStream{t: t, resp: resp, ctx: ctx, cancel: cancel, events: make(chan sseEventIn, 1024), ready: make(chan sseEventIn, 16),
+		ended: make(chan struct{})}
 	s.lastID.Store("")
 	go s.read()
 	t.Cleanup(s.close)
@@ -222,7 +229,14 @@ func (s *sseStream) read() {
 		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line == "" {
-			if len(data) > 0 {
+			if len(data) > 0 && ev.typ == "ready" {
+				ev.data = strings.Join(data, "\n")
+				select {
+				case s.ready <- ev:
+				default:
+					s.t.Errorf("more ready events than expected: %+v", ev)
+				}
+			} else if len(data) > 0 {
 				ev.data = strings.Join(data, "\n")
 				select {
 				case s.events <- ev:

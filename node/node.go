@@ -180,7 +180,7 @@ func (n *Node) goFunc(f func()) {
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           n.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: n.cfg.HeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -28,26 +29,32 @@ func (n *Node) routes() http.Handler {
 	handle := func(pattern string, a access, h http.HandlerFunc) {
 		mux.Handle(pattern, n.guard(a, h))
 	}
-	handle("GET /healthz", public, n.healthz)
-	handle("GET /readyz", tokenHeader, n.readyz)
-	handle("GET /metrics", tokenHeader, n.met.handler().ServeHTTP)
+	// Every route but the streams reads its body, if any, within Config.BodyTimeout.
+	bounded := n.withBodyTimeout
+	handle("GET /healthz", public, bounded(n.healthz))
+	handle("GET /readyz", tokenHeader, bounded(n.readyz))
+	handle("GET /metrics", tokenHeader, bounded(n.met.handler().ServeHTTP))
 
-	handle("GET /v1/nodes", tokenHeader, n.listNodes)
-	handle("GET /v1/maps", tokenHeader, n.listMaps)
-	handle("GET /v1/maps/{map}", tokenHeader, n.listKeys)
-	handle("GET /v1/maps/{map}/keys/{key...}", tokenHeader, n.getKey)
-	handle("PUT /v1/maps/{map}/keys/{key...}", tokenHeader, n.putKey)
-	handle("DELETE /v1/maps/{map}/keys/{key...}", tokenHeader, n.deleteKey)
+	handle("GET /v1/nodes", tokenHeader, bounded(n.listNodes))
+	handle("GET /v1/maps", tokenHeader, bounded(n.listMaps))
+	handle("GET /v1/maps/{map}", tokenHeader, bounded(n.listKeys))
+	handle("GET /v1/maps/{map}/keys/{key...}", tokenHeader, bounded(n.getKey))
+	handle("PUT /v1/maps/{map}/keys/{key...}", tokenHeader, bounded(n.putKey))
+	handle("DELETE /v1/maps/{map}/keys/{key...}", tokenHeader, bounded(n.deleteKey))
+	// Without it the ServeMux would redirect to .../keys/ (an empty key).
+	handle("/v1/maps/{map}/keys", public, bounded(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusBadRequest, "empty key: the path is /v1/maps/{map}/keys/{key}")
+	}))
 	handle("GET /v1/maps/{map}/watch", tokenQuery, n.watchMap)
-	handle("GET /v1/channels", tokenHeader, n.listChannels)
-	handle("POST /v1/channels/{channel}", tokenHeader, n.publish)
+	handle("GET /v1/channels", tokenHeader, bounded(n.listChannels))
+	handle("POST /v1/channels/{channel}", tokenHeader, bounded(n.notSimple(n.publish)))
 	handle("GET /v1/channels/{channel}/events", tokenQuery, n.channelEvents)
 
 	// The dashboard's files hold no data: they load without the token, and the page asks for
 	// it (or takes ?token= once) to call the API.
-	handle("GET /{$}", public, serveDashboardIndex)
-	handle("GET /dashboard/", public, serveDashboardFiles)
-	handle("/", public, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /{$}", public, bounded(serveDashboardIndex))
+	handle("GET /dashboard/", public, bounded(serveDashboardFiles))
+	handle("/", public, bounded(func(w http.ResponseWriter, r *http.Request) {
 		// Nothing matched the method and the path: 405 if another method matches the path.
 		var allow []string
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPost} {
@@ -63,8 +70,43 @@ func (n *Node) routes() http.Handler {
 			return
 		}
 		writeError(w, http.StatusNotFound, "no such path: "+r.URL.Path+" (the API is under /v1; see redisync serve --help)")
+	}))
+	return n.met.instrument(n.secure(newSecurity(n.cfg), canonical(mux)))
+}
+
+// canonical answers 400 for an API path that is not in canonical form (an empty segment,
+// "." or ".."), which the ServeMux would redirect to its cleaned form: a client that follows
+// the redirect would repeat a write on another key ("a//b" is not "a/b"). Such a key is
+// written percent-encoded. Other paths (the dashboard's) are left to the ServeMux.
+func canonical(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		c := cleanPath(p)
+		if c != p && (strings.HasPrefix(c, "/v1/") || strings.HasPrefix(p, "/v1/") || c == "/v1" ||
+			(r.Method != http.MethodGet && r.Method != http.MethodHead)) {
+			writeErrorf(w, http.StatusBadRequest, "the path %q is not in canonical form (it has an empty segment, \".\" or \"..\"), "+
+				"so it names no key and nothing was done; in a key, percent-encode each slash as %%2F and each dot of a \".\" or \"..\" "+
+				"segment as %%2E (the key \"a//b\" is /v1/maps/MAP/keys/a%%2F%%2Fb)", p)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return n.met.instrument(mux)
+}
+
+// cleanPath is the canonical form of p as the ServeMux computes it: "." and ".." resolved,
+// repeated slashes collapsed, a final slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // guard enforces the token of access a before h.
@@ -107,8 +149,10 @@ func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// readyz answers 200 when every replica is ready and Redis answers a PING, 503 otherwise,
-// with the details as JSON.
+// readyz answers 200 when every replica is ready (Map.Ready: loaded, caught up, and not found
+// different from Redis since) and Redis answers a PING, 503 otherwise, with the details as
+// JSON: each map is "ready", "loading" (its first snapshot), "reloading" (a new snapshot,
+// after a reset or a mismatch with Redis) or "cannot load: …".
 func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 	type body struct {
 		Ready bool              `json:"ready"`
@@ -119,7 +163,7 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 	for name, h := range n.maps {
 		b.Maps[name] = "ready"
 		if !h.m.Ready() {
-			b.Maps[name], b.Ready = "loading", false
+			b.Maps[name], b.Ready = notReady(h), false
 			if err := loadFault(h.m); err != nil {
 				b.Maps[name] = "cannot load: " + err.Error()
 			}

@@ -32,6 +32,11 @@ type sseEvent struct {
 	data []byte // one line of JSON
 }
 
+// MaxSeq is the largest seq a stream can start after: the largest a channel's log can hold,
+// since its scripts count in Lua numbers (doubles), exact up to 2^53. A larger start position
+// answers 400.
+const MaxSeq = 1<<53 - 1
+
 // positionForms says what a stream's start position may be, for error messages.
 const positionForms = "EPOCH:SEQ or SEQ (the id of an event, to start after it; a bare SEQ is a seq of the current epoch, 0 starts at the oldest message the log holds)"
 
@@ -56,6 +61,9 @@ func parseStart(r *http.Request) (pos channel.Position, now bool, err error) {
 			forms = `"now", ` + forms
 		}
 		return pos, false, fmt.Errorf("%s %q: want %s", param, text, forms)
+	}
+	if pos.Seq > MaxSeq {
+		return pos, false, fmt.Errorf("%s %q: seq %d is beyond the largest seq a log can hold (%d, 2^53-1)", param, text, pos.Seq, uint64(MaxSeq))
 	}
 	if e := q.Get("epoch"); e != "" {
 		if _, err := channel.ParsePosition(e + ":0"); err != nil {
@@ -125,20 +133,32 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 	defer context.AfterFunc(n.streams, cancel)()
 
 	what := "read " + string(kind) + " " + strconv.Quote(name)
-	hctx, hcancel := context.WithTimeout(ctx, n.cfg.WriteTimeout)
 	// Check the kind before the answer's status: the subscription would find out only once
-	// the stream has begun.
-	is, err := n.cl.Kind(hctx, name)
-	if err == nil && is != "" && is != kind {
-		err = &channel.KindError{Name: name, Kind: is, Want: kind}
+	// the stream has begun. Resolve "now" here too, so that the first frame carries the
+	// position: a client cut off before any event resumes from it, not from a later "now".
+	check := func(timeout time.Duration) (channel.Position, error) {
+		hctx, hcancel := context.WithTimeout(ctx, timeout)
+		defer hcancel()
+		is, err := n.cl.Kind(hctx, name)
+		switch {
+		case err != nil:
+			return start, err
+		case is != "" && is != kind:
+			return start, &channel.KindError{Name: name, Kind: is, Want: kind}
+		case now:
+			return n.cl.Head(hctx, name)
+		}
+		return start, nil
 	}
-	if err == nil && now {
-		// Resolve "now" here so that the first bytes carry the position: a client that is cut
-		// off before any event resumes from it, not from a later "now".
-		start, err = n.cl.Head(hctx, name)
-	}
-	hcancel()
-	if err != nil {
+	pos, err := check(min(n.cfg.WriteTimeout, sseFirstCheck))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		if r.Context().Err() == nil { // the node drains
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "the node is shutting down")
+		}
+		return
+	case err != nil && !unreachable(err):
 		n.writeFailure(w, r, err, what)
 		return
 	}
@@ -148,12 +168,27 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the headers a GET would have; no stream
+	}
 	rc := http.NewResponseController(w)
 	// The connection may serve other requests after the stream: take its deadline off.
 	defer rc.SetWriteDeadline(time.Time{})
 	out := &streamWriter{w: w, rc: rc, timeout: n.cfg.StreamTimeout}
-	// An event without data sets the client's last event ID without dispatching anything.
-	fmt.Fprintf(&out.buf, "retry: %d\nid: %s\n\n", sseRetry, start)
+	fmt.Fprintf(&out.buf, "retry: %d\n", sseRetry)
+	if err != nil {
+		// Redis is unreachable: the stream waits for it rather than answering an error, on
+		// which EventSource would give up for good.
+		if pos, err = n.waitForRedis(ctx, out, err, check); err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(&out.buf, ": stream ended: %s\n\n", oneLine(err.Error()))
+				out.flush()
+			}
+			return
+		}
+	}
+	start = pos
+	out.ready(start)
 	if out.flush() != nil {
 		return
 	}
@@ -235,6 +270,40 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 	}
 }
 
+// sseFirstCheck bounds the first try of a stream's checks (the kind, the head): past it the
+// stream begins and waits for Redis (waitForRedis).
+const sseFirstCheck = 2 * time.Second
+
+// waitForRedis retries check until it succeeds, fails for another reason than an unreachable
+// Redis, or ctx ends, with a comment on the stream that says so (cause is the first failure)
+// and keep-alive comments meanwhile. It returns check's position.
+func (n *Node) waitForRedis(ctx context.Context, out *streamWriter, cause error, check func(time.Duration) (channel.Position, error)) (channel.Position, error) {
+	fmt.Fprintf(&out.buf, ": waiting for Redis: %s\n\n", oneLine(cause.Error()))
+	if err := out.flush(); err != nil {
+		return channel.Position{}, err
+	}
+	keepAlive := time.NewTicker(n.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	for attempt := 0; ; attempt++ {
+		delay := min(100*time.Millisecond<<min(attempt, 4), time.Second)
+		select {
+		case <-ctx.Done():
+			return channel.Position{}, ctx.Err()
+		case <-keepAlive.C:
+			out.buf.WriteString(": keepalive\n\n")
+			if err := out.flush(); err != nil {
+				return channel.Position{}, err
+			}
+			continue
+		case <-time.After(delay):
+		}
+		pos, err := check(n.cfg.WriteTimeout)
+		if err == nil || !unreachable(err) || ctx.Err() != nil {
+			return pos, err
+		}
+	}
+}
+
 // streamWriter buffers SSE text and writes it with a deadline.
 type streamWriter struct {
 	w       http.ResponseWriter
@@ -242,6 +311,17 @@ type streamWriter struct {
 	timeout time.Duration
 	buf     bytes.Buffer
 	sent    int // events buffered since the last count
+}
+
+// ready writes the stream's first event: a comment, then an event "ready" whose id is the
+// position the stream starts after and whose data says the same ({"seq","epoch","pos"}).
+// It carries data because clients ignore an event without (the npm eventsource package
+// does, and would not resume from the id); it has a type of its own, so that onmessage
+// handlers do not see it.
+func (s *streamWriter) ready(start channel.Position) {
+	b, _ := json.Marshal(wireReady{Seq: start.Seq, Epoch: start.Epoch, Pos: start.String()})
+	s.buf.WriteString(": ready\n")
+	fmt.Fprintf(&s.buf, "event: ready\nid: %s\ndata: %s\n\n", start, b)
 }
 
 func (s *streamWriter) event(ev sseEvent) {
@@ -267,10 +347,18 @@ func (s *streamWriter) flush() error {
 	return err
 }
 
-// wireChange is an operation of a write event.
+// wireReady is the data of a stream's "ready" event: the position it starts after.
+type wireReady struct {
+	Seq   uint64 `json:"seq"`
+	Epoch string `json:"epoch"`
+	Pos   string `json:"pos"`
+}
+
+// wireChange is an operation of a write event. Key is as wireKey writes it.
 type wireChange struct {
 	Op         string  `json:"op"` // "set" or "del"
 	Key        string  `json:"key"`
+	KeyEscaped bool    `json:"key_escaped,omitempty"`
 	Value      *string `json:"value,omitempty"`
 	Base64     bool    `json:"base64,omitempty"`
 	Version    uint64  `json:"version"`
@@ -315,7 +403,8 @@ type wireReset struct {
 func writeEvent(ev channel.Event, changes []replmap.Change[[]byte]) sseEvent {
 	ww := wireWrite{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String(), Time: ev.Time.UTC().Format(timeFormat), Changes: make([]wireChange, len(changes))}
 	for i, c := range changes {
-		wc := wireChange{Op: "set", Key: c.Key, Version: c.Version, OldVersion: c.OldVersion}
+		wc := wireChange{Op: "set", Version: c.Version, OldVersion: c.OldVersion}
+		wc.Key, wc.KeyEscaped = wireKey(c.Key)
 		if c.Deleted {
 			wc.Op = "del"
 		} else {

@@ -168,6 +168,7 @@ func TestNodeSSEResumeChannel(t *testing.T) {
 	go func() {
 		for i := 1; i <= total; i++ {
 			req, _ := http.NewRequest("POST", n.url+"/v1/channels/c", strings.NewReader(fmt.Sprint("msg-", i)))
+			req.Header.Set("Content-Type", "text/x-message")
 			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				resp.Body.Close()
