@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/internal/redistest"
 )
 
@@ -229,5 +230,171 @@ func TestServeBadFlags(t *testing.T) {
 				t.Errorf("exit code %d, stderr %q; want a failure mentioning %q (stdout %q)", code, errOut, tc.want, out)
 			}
 		})
+	}
+}
+
+// serveRequest makes a request to a serve process with the given Host (empty: the URL's)
+// and headers (name, value pairs), and returns the status and body.
+func serveRequest(t *testing.T, method, url, host, body string, headers ...string) (int, string, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// Redis down when serve starts: it waits for it, up to --timeout, and serves once it answers.
+func TestServeWaitsForRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy, err := faultproxy.New(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	proxy.SetBlocked(true) // connections accepted and closed at once: Redis is down
+	p := startProc(t, nil, "serve", "--map", "m", "--listen", "127.0.0.1:0", "--ttl", "1s", "--timeout", "60s",
+		"--redis", "redis://"+proxy.Addr(), "--prefix", uniquePrefix(t))
+	line := p.waitLine(&p.stderr, "redisync serve: waiting for Redis", 20*time.Second)
+	t.Logf("stderr: %s", line)
+	if !strings.Contains(line, "--timeout 1m0s") {
+		t.Errorf("the waiting line %q does not say for how long", line)
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("serve exited while Redis was down: %v\nstderr:\n%s", p.err, p.stderr.String())
+	case <-time.After(1500 * time.Millisecond):
+	}
+	proxy.SetBlocked(false)
+	url := serveURL(t, p)
+	waitFor(t, 20*time.Second, "readyz 200", func() bool {
+		code, _, _ := call(t, "GET", url+"/readyz", "", "")
+		return code == http.StatusOK
+	})
+	if code, body, _ := serveRequest(t, "PUT", url+"/v1/maps/m/keys/k", "", "v"); code != http.StatusOK {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+}
+
+// Redis never comes: serve gives up once --timeout has passed, saying so.
+func TestServeGivesUpOnRedis(t *testing.T) {
+	addr := freeAddr(t)
+	p := startProc(t, nil, "serve", "--map", "m", "--listen", "127.0.0.1:0", "--timeout", "1500ms", "--redis", "redis://"+addr)
+	code := p.waitWithin(15 * time.Second)
+	took := time.Since(p.start)
+	errOut := p.stderr.String()
+	t.Logf("exit code %d after %v, stderr:\n%s", code, took.Round(time.Millisecond), errOut)
+	if code != 1 || took < 1500*time.Millisecond {
+		t.Errorf("exit code %d after %v, want 1 after --timeout 1.5s", code, took)
+	}
+	for _, want := range []string{"waiting for Redis", addr, "connection refused", "gave up after --timeout 1.5s"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not contain %q", want)
+		}
+	}
+	if strings.Contains(p.stdout.String(), "listening on") {
+		t.Errorf("stdout %q: it said it listened", p.stdout.String())
+	}
+}
+
+// A --listen beyond loopback without a token refuses to start, before connecting to Redis;
+// --insecure-no-token lets it, with a warning and an address a client here can use.
+func TestServeNonLoopbackListen(t *testing.T) {
+	nowhere := "redis://" + freeAddr(t) // must fail before connecting
+	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		out, errOut, code := run(t, nil, "serve", "--map", "m", "--listen", listen, "--redis", nowhere, "--timeout", "20s")
+		if code != 1 || !strings.Contains(errOut, "--insecure-no-token") || !strings.Contains(errOut, "--token") ||
+			strings.Contains(errOut, "waiting for Redis") || strings.Contains(out, "listening") {
+			t.Errorf("--listen %s without a token: exit code %d, stdout %q, stderr %q; want a refusal naming --token and --insecure-no-token, before Redis",
+				listen, code, out, errOut)
+		}
+	}
+
+	srv := redistest.Start(t, redistest.Options{})
+	p := startProc(t, nil, "serve", "--map", "m", "--listen", "0.0.0.0:0", "--insecure-no-token", "--ttl", "1s",
+		"--redis", srv.URL(), "--prefix", uniquePrefix(t))
+	url := serveURL(t, p)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Errorf("listening URL %s, want one on 127.0.0.1 (a client here can use it)", url)
+	}
+	if !strings.Contains(p.stderr.String(), "warning") {
+		t.Errorf("no warning on stderr: %q", p.stderr.String())
+	}
+	waitFor(t, 20*time.Second, "readyz 200", func() bool {
+		code, _, _ := call(t, "GET", url+"/readyz", "", "")
+		return code == http.StatusOK
+	})
+	if code, body, _ := serveRequest(t, "GET", url+"/v1/maps/m", "attacker.example", ""); code != http.StatusForbidden {
+		t.Errorf("Host attacker.example: %d %s, want 403", code, body)
+	}
+}
+
+// --allowed-host, --allowed-origin and --body-timeout reach the node.
+func TestServeSecurityFlags(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	p := startProc(t, nil, "serve", "--map", "m", "--channel", "c", "--listen", "127.0.0.1:0", "--ttl", "1s",
+		"--allowed-host", "sync.test", "--allowed-host", "other.test:8443", "--allowed-origin", "https://app.test",
+		"--body-timeout", "300ms", "--redis", srv.URL(), "--prefix", uniquePrefix(t))
+	url := serveURL(t, p)
+	waitFor(t, 20*time.Second, "readyz 200", func() bool {
+		code, _, _ := call(t, "GET", url+"/readyz", "", "")
+		return code == http.StatusOK
+	})
+	for _, tc := range []struct {
+		host string
+		want int
+	}{{"sync.test", 200}, {"other.test:8443", 200}, {"other.test:1", 403}, {"evil.test", 403}} {
+		if code, body, _ := serveRequest(t, "GET", url+"/v1/maps/m", tc.host, ""); code != tc.want {
+			t.Errorf("Host %s: %d %s, want %d", tc.host, code, body, tc.want)
+		}
+	}
+	code, _, hdr := serveRequest(t, "OPTIONS", url+"/v1/channels/c", "", "", "Origin", "https://app.test", "Access-Control-Request-Method", "POST")
+	if code != http.StatusNoContent || hdr.Get("Access-Control-Allow-Origin") != "https://app.test" {
+		t.Errorf("preflight of the allowed origin: %d %v", code, hdr)
+	}
+	if code, body, _ := serveRequest(t, "OPTIONS", url+"/v1/channels/c", "", "", "Origin", "https://evil.test", "Access-Control-Request-Method", "POST"); code != http.StatusForbidden {
+		t.Errorf("preflight of another origin: %d %s", code, body)
+	}
+	if code, body, _ := serveRequest(t, "POST", url+"/v1/channels/c", "", "x", "Content-Type", "text/plain"); code != http.StatusForbidden {
+		t.Errorf("text/plain POST without a token: %d %s, want 403", code, body)
+	}
+	if code, body, _ := serveRequest(t, "POST", url+"/v1/channels/c", "", "x", "Content-Type", "application/json", "Origin", "https://app.test"); code != http.StatusOK {
+		t.Errorf("POST from the allowed origin: %d %s, want 200", code, body)
+	}
+	// A body trickled slower than --body-timeout is cut.
+	pr, pw := io.Pipe()
+	go func() {
+		for range 20 {
+			if _, err := pw.Write([]byte("x")); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	defer pw.Close()
+	req, _ := http.NewRequest("PUT", url+"/v1/maps/m/keys/slow", pr)
+	begin := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	took := time.Since(begin)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err == nil && resp.StatusCode != http.StatusRequestTimeout || took > 1500*time.Millisecond {
+		t.Errorf("trickled PUT: %v %v after %v, want 408 (or the connection cut) after about 300ms", resp, err, took)
 	}
 }
