@@ -1,0 +1,15 @@
+export { Client, LogEntryError } from './client';
+export type { Handler, SubscribeOptions, Retention } from './client';
+export * from './config';
+export * from './errors';
+export { Subscription, EventStream } from './subscription';
+export { formatPosition, parsePosition, resetText, checkName } from './position';
+export type { Position, From, Kind, Reset, ResetReason, Event, Keys } from './position';
+export { decodeEnvelope, encodeEnvelope } from './envelope';
+export type { Envelope } from './envelope';
+export type { Stats, Logger } from './stats';
+export { consoleLogger, silentLogger } from './stats';
+export { ReplicatedMap, codecs } from './map';
+export type { Codec, MapOptions, Change, Op, Verification } from './map';
+export { DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES, DEFAULT_SCAN_COUNT, DEFAULT_VERIFY_EVERY_MS } from './map';
+export { Digest, decodeRecord, encodeRecord } from './record';
