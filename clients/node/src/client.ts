@@ -348,7 +348,7 @@ export class Client {
     this.closing ??= (async () => {
       this.closer.abort(new ClosedError());
       await Promise.all([...this.maps].map((m) => m.close()));
-      await Promise.all([...this.subs].map((s) => s.close()));
+      await Promise.all([...this.subs].map((s) => s.close(true)));
       await this.hub.close();
       this.redis.disconnect();
     })();

@@ -426,8 +426,8 @@ export class ReplicatedMap<V = Buffer> {
   reload(): void {
     this.isReadyNow = false;
     this.notify();
-    this.resnapAsked = true;
-    this.resnap?.();
+    if (this.resnap) this.resnap();
+    else this.resnapAsked = true; // asked while loading: once the replica follows again
   }
 
   // ---- writes ----

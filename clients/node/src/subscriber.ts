@@ -201,6 +201,8 @@ export class Subscriber {
         await this.rewind(f.head, signal); // the log is behind what was delivered, or holds other messages under its seqs
         continue;
       }
+      // Whether the result holds any message at or above next (COUNT and BUDGET may end it early: then fetch again).
+      const holdsNext = f.entries.some((e) => lastSeq(e) >= this.next);
       let rewound = false;
       for (const env of f.entries) {
         if (lastSeq(env) < this.next) continue;
@@ -217,7 +219,7 @@ export class Subscriber {
       }
       if (rewound) continue;
       // No entry holds next or anything above it, yet the head is at or above next: next..head were trimmed.
-      if (f.entries.every((e) => lastSeq(e) < this.next) && f.head >= this.next) {
+      if (!holdsNext && f.head >= this.next) {
         await this.trimmed(f.head, signal);
       }
       if (this.next > f.head && !this.resync) {

@@ -54,9 +54,9 @@ export class Subscription {
     return this.sub.confirmed;
   }
 
-  /** close ends the subscription and waits until its handler has returned. Idempotent. */
-  async close(): Promise<void> {
-    this.closedByUser = true;
+  /** close ends the subscription and waits until its handler has returned. Idempotent. (byClient: Client.close is closing it.) */
+  async close(byClient = false): Promise<void> {
+    if (!byClient) this.closedByUser = true;
     this.ctl.abort(new ClosedError('subscription'));
     await this.done;
   }

@@ -1,0 +1,215 @@
+// Channels against a real redis-server: the publishing protocol (tokens, low-water mark,
+// defaults, retries), subscriptions (from now, iterator, junk, oversized envelopes, idle
+// checks), kinds, errors, and a close() that leaves nothing open.
+import { after, before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, TooLargeError, encodeEnvelope } from '../src';
+import { scripts } from '../src/scripts';
+import { RedisServer, newClient, uniquePrefix, waitFor } from './helpers';
+
+let r: RedisServer;
+const clients: Client[] = [];
+function client(prefix: string, o = {}): Client {
+  const c = newClient(r, prefix, o);
+  clients.push(c);
+  return c;
+}
+
+before(async () => {
+  r = await RedisServer.start();
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await r?.stop();
+});
+
+test('tokens run 1, 2, 3, … per producer and channel; every 16th call forgets the tokens below the low-water mark', async () => {
+  const prefix = uniquePrefix('tokens');
+  const c = client(prefix);
+  const k = c.keys('t');
+  for (let i = 1; i <= 16; i++) await c.publish('t', `m${i}`);
+  const members = await c.redis.zrange(k.idem, 0, -1, 'WITHSCORES');
+  const scores = members.filter((_, i) => i % 2 === 1).map(Number);
+  assert.deepEqual(scores, Array.from({ length: 16 }, (_, i) => i + 1), 'one token per call, 1..16, all remembered');
+  const epoch = (await c.head('t')).epoch;
+  assert.equal(members[0], `${epoch}:1`, 'member EPOCH:FIRST');
+  await c.publish('t', 'm17'); // token 17: 17 mod 16 = 1 prunes below LOWWATER (17: nothing is in flight)
+  assert.deepEqual(await c.redis.zrange(k.idem, 0, -1, 'WITHSCORES'), [`${epoch}:17`, '17']);
+  const ttl = await c.redis.pttl(k.idem);
+  assert.ok(ttl > 290_000 && ttl <= 300_000, `the set expires after IDEMTTL, 5 minutes by default (PTTL ${ttl})`);
+  assert.deepEqual(await c.retention('t'), { maxLen: 1_000_000, maxAge: 0 }, 'default MAXLEN and MAXAGE stored by the first publish');
+  assert.equal(await c.kind('t'), 'channel');
+});
+
+test('a repeated token is answered from the idempotency set, not appended twice', async () => {
+  const prefix = uniquePrefix('dup');
+  const c = client(prefix);
+  const k = c.keys('d');
+  const argv = [k.pubsub, 'PUBLISH', 'aaaaaaaaaaaaaaaa', '1', '1', '300000', '0', '0', 'once'];
+  const a = (await scripts().publish.run(c.redis, [k.meta, k.log, k.idem], argv)) as Buffer[];
+  const b = (await scripts().publish.run(c.redis, [k.meta, k.log, k.idem], argv)) as Buffer[];
+  assert.deepEqual(a.map(String).slice(1), ['1', '0']);
+  assert.deepEqual(b.map(String).slice(1), ['1', '1'], 'the repeat returns the first seq with "1"');
+  assert.equal((await c.head('d')).seq, 1);
+});
+
+test('publishes are retried across killed connections with the same token: every message once, no seq skipped', async () => {
+  const prefix = uniquePrefix('retry');
+  const c = client(prefix);
+  const n = 3000;
+  const done: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    done.push(c.publish('r', `m${i}`));
+    if (i % 500 === 250) {
+      await new Promise((res) => setTimeout(res, 2));
+      await r.cli('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    }
+  }
+  const ps = (await Promise.all(done)) as { seq: number }[];
+  assert.deepEqual(ps.map((p) => p.seq).sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i + 1));
+  assert.equal((await c.head('r')).seq, n, 'nothing appended twice');
+  assert.ok(c.cmdCloses >= 1, 'the connection was killed');
+  const got: Event[] = [];
+  const sub = await c.subscribe('r', 'start', (ev) => {
+    got.push(ev);
+  });
+  await waitFor('the log', () => got.length === n);
+  await sub.close();
+  assert.deepEqual(new Set(got.map((e) => e.data.toString())).size, n);
+});
+
+test('from now: every message published after subscribe returns is delivered; start is the head read', async () => {
+  const prefix = uniquePrefix('now');
+  const c = client(prefix);
+  const p = client(prefix);
+  await p.publish('n', 'before');
+  for (let round = 0; round < 20; round++) {
+    const got: Event[] = [];
+    const sub = await c.subscribe('n', 'now', (ev) => {
+      got.push(ev);
+    });
+    const pos = await p.publish('n', `after ${round}`);
+    assert.equal(sub.start.seq, pos.seq - 1);
+    await waitFor('the message published after subscribe returned', () => got.length === 1);
+    assert.equal(got[0].data.toString(), `after ${round}`);
+    await sub.close();
+  }
+});
+
+test('the async iterator: in order, resumable from a pos, break closes the subscription', async () => {
+  const prefix = uniquePrefix('iter');
+  const c = client(prefix);
+  await c.publishBatch('it', ['a', 'b', 'c', 'd']);
+  const stream = await c.events('it', 'start');
+  const seen: string[] = [];
+  for await (const ev of stream) {
+    seen.push(`${ev.pos.split(':')[1]}:${ev.data}`);
+    if (seen.length === 2) break;
+  }
+  assert.deepEqual(seen, ['1:a', '2:b']);
+  const head = await c.head('it');
+  const again = await c.events('it', `${head.epoch}:2`);
+  const next = await again.next();
+  assert.equal(next.value?.data.toString(), 'c');
+  await again.close();
+  assert.deepEqual(await again.next(), { value: undefined, done: true });
+});
+
+test('junk on the pub/sub channel is counted and ignored; an envelope over maxEnvelopeBytes is junk and comes from the log', async () => {
+  const prefix = uniquePrefix('junk');
+  const small = { maxMessageBytes: 1000, maxBatchBytes: 1000, maxEnvelopeBytes: 1000 };
+  const c = client(prefix, small);
+  const p = client(prefix);
+  const got: Event[] = [];
+  const sub = await c.subscribe('j', 'now', (ev) => {
+    got.push(ev);
+  });
+  await waitFor('the pub/sub connection', () => c.pubsubConnected);
+  const k = c.keys('j');
+  await p.publish('j', 'first');
+  await waitFor('first', () => got.length === 1);
+  const fromLog = c.stats.fromLog;
+  await r.cli('PUBLISH', k.pubsub, 'not an envelope');
+  await p.redis.publish(k.pubsub, encodeEnvelope({ epoch: 'e', first: 1, time: 0, id: 'x', prev: '', data: [] }).subarray(0, 20));
+  await p.publish('j', 'x'.repeat(2000)); // an 8 MiB limit scaled down: this envelope is junk to c
+  await waitFor('the big message, from the log', () => got.length === 2);
+  assert.equal(got[1].data.length, 2000);
+  assert.equal(c.stats.junk, 3);
+  assert.ok(c.stats.fromLog > fromLog, 'it came from the log');
+  await p.publish('j', 'after');
+  await waitFor('after', () => got.length === 3);
+  assert.deepEqual(got.map((e) => e.position.seq), [1, 2, 3]);
+  await sub.close();
+});
+
+test('a lost tail is found by the idle check; twice in a row replaces the pub/sub connection', async () => {
+  const prefix = uniquePrefix('idle');
+  const c = client(prefix, { idleCheck: 100 });
+  const got: Event[] = [];
+  const sub = await c.subscribe('quiet', 'now', (ev) => {
+    got.push(ev);
+  });
+  await waitFor('the pub/sub connection', () => c.pubsubConnected);
+  const k = c.keys('quiet');
+  // Publish with the real script but announce on another pub/sub channel: the copy is "lost".
+  const silent = async (msg: string, id: string) =>
+    scripts().publish.run(c.redis, [k.meta, k.log, `${k.idem}x`], [`${k.pubsub}-elsewhere`, 'PUBLISH', id, '0', '0', '300000', '0', '0', msg]);
+  await silent('lost 1', '1111111111111111');
+  await waitFor('the lost message, found by an idle head check', () => got.length === 1, 3000);
+  assert.equal(c.stats.reconnects, 0);
+  await silent('lost 2', '2222222222222222');
+  await waitFor('the second, and a new pub/sub connection', () => got.length === 2 && c.stats.reconnects === 1, 3000);
+  assert.equal(c.stats.tailLosses, 2);
+  assert.deepEqual(got.map((e) => e.data.toString()), ['lost 1', 'lost 2']);
+  await sub.close();
+});
+
+test('errors: names, limits, empty batches, closed clients; close() ends subscriptions with a ClosedError', async () => {
+  const prefix = uniquePrefix('errors');
+  const c = newClient(r, prefix, { maxMessageBytes: 10, maxBatchBytes: 20, maxBatchMessages: 3, maxEnvelopeBytes: 20 });
+  await assert.rejects(c.publish('a{b', 'x'), InvalidNameError);
+  await assert.rejects(c.publish('ok', 'x'.repeat(11)), TooLargeError);
+  await assert.rejects(c.publishBatch('ok', ['1', '2', '3', '4']), TooLargeError);
+  await assert.rejects(c.publishBatch('ok', ['x'.repeat(10), 'x'.repeat(10), 'x']), TooLargeError);
+  await assert.rejects(c.publishBatch('ok', []), EmptyBatchError);
+  assert.throws(() => new Client({ maxEnvelopeBytes: 1, url: r.url }), RangeError);
+  const sub = await c.subscribe('ok', 'now', () => {});
+  const stream = await c.events('ok', 'now');
+  const pending = assert.rejects(stream.next(), (e) => e instanceof ClosedError && /client closed/.test(e.message));
+  await c.close();
+  assert.ok((await sub.done) instanceof ClosedError);
+  await pending;
+  await assert.rejects(c.publish('ok', 'x'), ClosedError);
+  await c.close(); // idempotent
+});
+
+test('a handler that throws ends its subscription with that error', async () => {
+  const prefix = uniquePrefix('handler');
+  const c = client(prefix);
+  await c.publish('h', 'boom');
+  const sub = await c.subscribe('h', 'start', () => {
+    throw new Error('handler failed');
+  });
+  assert.equal((await sub.done).message, 'handler failed');
+});
+
+test('close() leaves no handle open: no socket, no timer', async () => {
+  const prefix = uniquePrefix('handles');
+  const baseline = process.getActiveResourcesInfo().filter((x) => x !== 'TTYWrap');
+  const c = newClient(r, prefix, { idleCheck: 50 });
+  const m = c.openMap('hm', { verifyEvery: 100 });
+  await m.ready();
+  await m.set('k', Buffer.from('v'));
+  const sub = await c.subscribe('hc', 'now', () => {});
+  await c.publish('hc', 'x');
+  await waitFor('the pub/sub connection', () => c.pubsubConnected);
+  void sub;
+  await c.close();
+  await new Promise((res) => setTimeout(res, 50));
+  const now = process.getActiveResourcesInfo().filter((x) => x !== 'TTYWrap');
+  const count = (l: string[], k: string) => l.filter((x) => x === k).length;
+  for (const kind of ['TCPSocketWrap', 'Timeout', 'TCPWRAP']) {
+    assert.ok(count(now, kind) <= count(baseline, kind), `${kind}: ${JSON.stringify(now)} vs ${JSON.stringify(baseline)}`);
+  }
+});

@@ -1,0 +1,164 @@
+// Replicated maps against a real redis-server: writes through write.lua, the replica, watch,
+// verify at the same seq while writes continue, and self-repair.
+import { after, before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Change, Client, ConflictError, Digest, InvalidWriteError, NotFoundError, NotReadyError, codecs, encodeEnvelope, encodeRecord } from '../src';
+import { RedisServer, newClient, uniquePrefix, waitFor } from './helpers';
+
+let r: RedisServer;
+const clients: Client[] = [];
+function client(prefix: string): Client {
+  const c = newClient(r, prefix);
+  clients.push(c);
+  return c;
+}
+
+before(async () => {
+  r = await RedisServer.start();
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await r?.stop();
+});
+
+test('set, get, delete, compare-and-set and atomic multi-key writes; read-your-writes', async () => {
+  const c = client(uniquePrefix('rw'));
+  const m = c.openMap('prices', { codec: codecs.json, verifyEvery: -1 });
+  assert.throws(() => m.get('x'), NotReadyError);
+  await m.ready();
+  const v1 = await m.set('sku-1', { cents: 999 });
+  assert.deepEqual(m.get('sku-1'), { value: { cents: 999 }, version: v1 }, 'the replica has the write when set returns');
+  await assert.rejects(m.compareAndSet('sku-1', { cents: 1 }, v1 + 5), (e) => e instanceof ConflictError && e.key === 'sku-1' && e.expected === v1 + 5 && e.actual === v1);
+  await assert.rejects(m.compareAndSet('sku-1', { cents: 1 }, 0), ConflictError, '0: only if absent');
+  const v2 = await m.compareAndSet('sku-1', { cents: 899 }, v1);
+  const seq = await m.write([{ key: 'sku-2', value: { cents: 5 } }, { key: 'sku-3', value: { cents: 7 } }, { key: 'sku-1', delete: true, ifVersion: v2 }]);
+  assert.equal(seq, v2 + 1, 'one write, one seq');
+  assert.equal(m.get('sku-1'), undefined);
+  assert.deepEqual(m.get('sku-3'), { value: { cents: 7 }, version: seq });
+  await assert.rejects(
+    m.write([{ key: 'sku-2', value: { cents: 6 } }, { key: 'sku-3', value: { cents: 8 }, ifVersion: 1 }]),
+    ConflictError,
+  );
+  assert.deepEqual(m.get('sku-2')?.value, { cents: 5 }, 'a conflict writes nothing of the write');
+  await assert.rejects(m.write([{ key: 'a', value: 1 }, { key: 'a', value: 2 }]), InvalidWriteError, 'a key at most once per write');
+  await assert.rejects(m.write([]), InvalidWriteError);
+  await assert.rejects(m.set('', 1), InvalidWriteError);
+  await m.close();
+});
+
+test('deleting an absent key returns a not-found error and writes nothing; a delete among sets is left out', async () => {
+  const c = client(uniquePrefix('del'));
+  const m = c.openMap('m', { codec: codecs.utf8, verifyEvery: -1 });
+  await m.ready();
+  await m.set('a', 'x');
+  const head = await c.head('m');
+  await assert.rejects(m.delete('nope'), (e) => e instanceof NotFoundError && e.keys[0] === 'nope');
+  await assert.rejects(m.write([{ key: 'nope', delete: true }, { key: 'nope2', delete: true }]), NotFoundError);
+  assert.deepEqual(await c.head('m'), head, 'nothing appended');
+  const changes: Change<string>[] = [];
+  const w = await m.watch('now');
+  const seq = await m.write([{ key: 'b', value: 'y' }, { key: 'gone', delete: true }]);
+  const it = (await w.next()).value as Change<string>;
+  changes.push(it);
+  await w.return!();
+  assert.equal(seq, head.seq + 1);
+  assert.deepEqual([changes[0].key, changes[0].value, changes[0].version, changes[0].oldVersion], ['b', 'y', seq, 0]);
+  const rec = await c.fetch(c.keys('m'), 'map', seq, 1);
+  assert.equal(rec.entries[0].data[0].toString(), `m1 1 s 0 1 1\nby`, 'the delete of an absent key is not in the record');
+  await m.close();
+});
+
+test('two replicas converge while writes go on; verify compares at the same seq', async () => {
+  const c = client(uniquePrefix('conv'));
+  const c2 = client(c.config.prefix);
+  const a = c.openMap('shared', { codec: codecs.utf8, verifyEvery: -1 });
+  await a.ready();
+  const writes = (async () => {
+    for (let i = 0; i < 300; i++) await a.write([{ key: `k${i % 37}`, value: `v${i}` }, ...(i % 5 === 0 ? [{ key: `k${(i + 1) % 37}`, delete: true }] : [])]).catch((e) => {
+      if (!(e instanceof NotFoundError)) throw e;
+    });
+  })();
+  await new Promise((res) => setTimeout(res, 30));
+  const b = c2.openMap('shared', { codec: codecs.utf8, verifyEvery: -1 });
+  await b.ready();
+  const during = await b.verify(); // writes are still going on
+  assert.equal(during.match, true, JSON.stringify(during));
+  await writes;
+  const head = await c.head('shared');
+  await b.waitFor(head.seq);
+  assert.equal(a.digest().digest, b.digest().digest);
+  assert.deepEqual(a.keys().sort(), b.keys().sort());
+  const v = await b.verify();
+  assert.deepEqual([v.match, v.position.seq, v.replica, v.redis], [true, head.seq, b.digest().digest, b.digest().digest]);
+  await a.close();
+  await b.close();
+});
+
+test('a replica that differs from Redis at the same seq reloads by itself', async () => {
+  const c = client(uniquePrefix('repair'));
+  const m = c.openMap('fix', { codec: codecs.utf8, verifyEvery: -1 });
+  await m.ready();
+  await m.set('a', '1');
+  // A change that bypassed the channel: state and digest updated in Redis, nothing appended.
+  const k = c.keys('fix');
+  const [dx, dy, n] = (await c.redis.hmget(k.meta, 'dx', 'dy', 'n')).map(Number);
+  const d = new Digest(dx, dy);
+  const seq = (await c.head('fix')).seq;
+  d.add('sneaky', seq);
+  await c.redis.hset(k.state, 'sneaky', `${seq}:z`);
+  await c.redis.hset(k.meta, 'dx', String(d.x), 'dy', String(d.y), 'n', String(n + 1));
+  const v = await m.verify();
+  assert.equal(v.match, false);
+  assert.equal(v.redisKeys, 2);
+  await waitFor('the reload', () => m.isReady && m.stats.resnapshots === 1);
+  assert.equal(m.get('sneaky')?.value, 'z');
+  assert.equal((await m.verify()).match, true);
+  await m.close();
+});
+
+test('a message on a map\'s channel that is not a change record is skipped, and the replica still counts its seq', async () => {
+  const c = client(uniquePrefix('badrec'));
+  const m = c.openMap('br', { codec: codecs.utf8, verifyEvery: -1 });
+  await m.ready();
+  await m.set('a', '1');
+  // Appended by hand (write.lua never appends such a thing): an envelope whose message is no record.
+  const k = c.keys('br');
+  const [epoch, seqText, tip] = await c.redis.hmget(k.meta, 'epoch', 'seq', 'tip');
+  const seq = Number(seqText) + 1;
+  const env = encodeEnvelope({ epoch: epoch!, first: seq, time: Date.now(), id: 'bbbbbbbbbbbbbbbb', prev: tip!, data: [Buffer.from('not a record')] });
+  await c.redis.xadd(k.log, `${seq}-0`, 'e', env, 't', String(Date.now()));
+  await c.redis.hset(k.meta, 'seq', String(seq), 'tip', 'bbbbbbbbbbbbbbbb');
+  await c.redis.publish(k.pubsub, env);
+  await m.waitFor(seq);
+  assert.equal(m.stats.badRecords, 1);
+  assert.equal(m.position.seq, seq);
+  assert.equal((await m.verify()).match, true, 'digests compare at that seq');
+  const after = await m.set('b', '2');
+  assert.equal(after, seq + 1);
+  assert.equal(m.get('b')?.value, '2');
+  void encodeRecord;
+  await m.close();
+});
+
+test('watch from a position yields every change in order with its versions; reset on a trimmed log', async () => {
+  const c = client(uniquePrefix('watch'));
+  const m = c.openMap('w', { codec: codecs.utf8, verifyEvery: -1 });
+  await m.ready();
+  const s1 = await m.set('a', '1');
+  await m.write([{ key: 'b', value: '2' }, { key: 'a', value: '3' }]);
+  const w = await m.watch({ epoch: m.position.epoch, seq: s1 - 1 });
+  const got: string[] = [];
+  for await (const ch of w) {
+    got.push(`${ch.position.seq} ${ch.key}=${ch.value} v${ch.version} was v${ch.oldVersion}`);
+    if (got.length === 3) break;
+  }
+  assert.deepEqual(got, ['1 a=1 v1 was v0', '2 b=2 v2 was v0', '2 a=3 v2 was v1']);
+  await c.setRetention('w', { maxLen: 10, maxAge: 0 });
+  for (let i = 0; i < 300; i++) await m.set(`k${i}`, 'v');
+  const w2 = await m.watch({ epoch: m.position.epoch, seq: 1 });
+  const first = (await w2.next()).value as Change<string>;
+  await w2.return!();
+  assert.equal(first.reset?.reason, 'trimmed');
+  await m.close();
+});
