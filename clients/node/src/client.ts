@@ -1,4 +1,4 @@
-import Redis, { Cluster } from 'ioredis';
+import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { ClientOptions, Config, withDefaults } from './config';
 import { decodeEnvelope, chainID, Envelope } from './envelope';
 import { AbortError, ClosedError, EmptyBatchError, KindError, RedisError, RedisyncError, TooLargeError } from './errors';
@@ -64,9 +64,12 @@ export class Client {
 
   /** connect makes a connection for purpose, with the retry options the protocol needs. */
   connect(purpose: 'command' | 'pubsub'): Conn {
+    // With Sentinel (redisOptions.sentinels) and no url, ioredis asks the sentinels for the primary.
+    const url = this.config.url ?? (this.config.redisOptions?.sentinels ? undefined : 'redis://127.0.0.1:6379');
+    const make = (o: RedisOptions) => (url === undefined ? new Redis(o) : new Redis(url, o));
     const conn = this.config.connect
       ? this.config.connect(purpose)
-      : new Redis(this.config.url ?? 'redis://127.0.0.1:6379', {
+      : make({
           ...this.config.redisOptions,
           lazyConnect: purpose === 'pubsub',
           ...(purpose === 'command'

@@ -213,3 +213,16 @@ test('close() leaves no handle open: no socket, no timer', async () => {
     assert.ok(count(now, kind) <= count(baseline, kind), `${kind}: ${JSON.stringify(now)} vs ${JSON.stringify(baseline)}`);
   }
 });
+
+test('LOWWATER: the least token whose call may still reach Redis; an in-doubt call holds it down for the idempotency window', async () => {
+  const c = client(uniquePrefix('low'), { idempotencyWindow: 1000 });
+  const st = c.pubState('lw');
+  assert.deepEqual(st.issue(), { token: 1, low: 1 }, 'nothing outstanding: the token itself');
+  assert.deepEqual(st.issue(), { token: 2, low: 1 }, 'token 1 is in flight');
+  st.settle(2, false);
+  st.settle(1, true); // its connection failed: an attempt may still arrive
+  assert.deepEqual(st.issue(), { token: 3, low: 1 });
+  st.settle(3, false);
+  await new Promise((res) => setTimeout(res, 1100));
+  assert.deepEqual(st.issue(), { token: 4, low: 4 }, 'after the window, token 1 is forgotten');
+});
