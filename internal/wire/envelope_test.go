@@ -101,4 +101,3 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
-
