@@ -48,7 +48,7 @@ func TestACLReadOnlySubscriberAndDeniedPublish(t *testing.T) {
 		if !errors.As(err, &re) || !strings.HasPrefix(re.Error(), "NOPERM") {
 			t.Fatalf("publish by a user who may not: %v, want NOPERM", err)
 		}
-		if c == nopub && !strings.Contains(err.Error(), "PUBLISH on "+owner.keysMust(t, "c").pubsub) {
+		if c == nopub && !strings.Contains(err.Error(), "PUBLISH on "+owner.keysMust(t, "c").PubSub) {
 			t.Fatalf("the error does not name the denied command and channel: %v", err)
 		}
 		if h := head(); h != before {

@@ -3,6 +3,8 @@ package channel
 import (
 	"context"
 	"sort"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // A log entry names itself with a random id and the id of the entry before it (PROTOCOL.md,
@@ -65,30 +67,30 @@ func (h *history) cut(d uint64) string {
 // knows reports whether env, which holds seqs the subscription already delivered, is the entry
 // it delivered there: false means the log has changed under it. Entries it cannot compare
 // (version 1, or older than what it remembers) are taken to be the same.
-func (s *subscriber) knows(env *envelope) bool {
-	if env.id == "" {
+func (s *subscriber) knows(env *wire.Envelope) bool {
+	if env.ID == "" {
 		return true
 	}
-	d, found, covered := s.hist.lookup(env.first)
+	d, found, covered := s.hist.lookup(env.First)
 	if found {
-		return d.id == env.id
+		return d.id == env.ID
 	}
 	return !covered
 }
 
 // continues reports whether env, which starts at or before s.next and holds it, continues the
 // history the subscription delivered.
-func (s *subscriber) continues(env *envelope) bool {
-	if env.first < s.next {
+func (s *subscriber) continues(env *wire.Envelope) bool {
+	if env.First < s.next {
 		return s.knows(env)
 	}
-	return s.tip == "" || env.prev == "" || env.prev == s.tip
+	return s.tip == "" || env.Prev == "" || env.Prev == s.tip
 }
 
 // deliveredEntry records that the subscription delivered env's messages up to its last.
-func (s *subscriber) deliveredEntry(env *envelope) {
-	s.hist.add(env.first, env.last(), env.id)
-	s.tip = env.id
+func (s *subscriber) deliveredEntry(env *wire.Envelope) {
+	s.hist.add(env.First, env.Last(), env.ID)
+	s.tip = env.ID
 }
 
 // parting finds the first seq at which the log (whose head is head) no longer holds the
@@ -104,14 +106,14 @@ func (s *subscriber) parting(ctx context.Context, head uint64) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if f.epoch != s.epoch || len(f.entries) == 0 {
+		if f.Epoch != s.epoch || len(f.Entries) == 0 {
 			return s.next, nil // the catch-up that follows sees what happened
 		}
-		es := f.entries
-		if i == 0 && es[0].first > hs[0].first {
+		es := f.Entries
+		if i == 0 && es[0].First > hs[0].first {
 			// The log no longer reaches back to the oldest entries remembered: trimmed, not
 			// parted. Compare from the first one it still holds.
-			for i < len(hs) && hs[i].first < es[0].first {
+			for i < len(hs) && hs[i].first < es[0].First {
 				i++
 			}
 			continue
@@ -120,9 +122,9 @@ func (s *subscriber) parting(ctx context.Context, head uint64) (uint64, error) {
 		for j := 0; i < len(hs) && j < len(es); {
 			h, e := hs[i], es[j]
 			switch {
-			case e.last() < h.first:
+			case e.Last() < h.first:
 				j++ // an entry delivered without an id, or before the range compared
-			case e.first == h.first && e.id == h.id:
+			case e.First == h.first && e.ID == h.id:
 				i++
 				j++
 			default:

@@ -21,24 +21,24 @@ func rollback(t *testing.T, srv *redistest.Server, c *Client, name string, to ui
 		t.Fatal(err)
 	}
 	tip := ""
-	for _, e := range f.entries {
+	for _, e := range f.Entries {
 		switch {
-		case e.last() == to:
-			tip = e.id
-		case e.first > to:
-			if _, err := srv.Do("XDEL", k.log, fmt.Sprintf("%d-0", e.first)); err != nil {
+		case e.Last() == to:
+			tip = e.ID
+		case e.First > to:
+			if _, err := srv.Do("XDEL", k.Log, fmt.Sprintf("%d-0", e.First)); err != nil {
 				t.Fatal(err)
 			}
-		case e.last() > to:
-			t.Fatalf("seq %d is inside entry %d..%d: pick an entry boundary", to, e.first, e.last())
+		case e.Last() > to:
+			t.Fatalf("seq %d is inside entry %d..%d: pick an entry boundary", to, e.First, e.Last())
 		}
 	}
 	if tip == "" {
 		t.Fatalf("no entry ends at seq %d", to)
 	}
 	for _, cmd := range [][]string{
-		{"XSETID", k.log, fmt.Sprintf("%d-0", to)},
-		{"HSET", k.meta, "seq", strconv.FormatUint(to, 10), "tip", tip},
+		{"XSETID", k.Log, fmt.Sprintf("%d-0", to)},
+		{"HSET", k.Meta, "seq", strconv.FormatUint(to, 10), "tip", tip},
 	} {
 		if _, err := srv.Do(cmd...); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/internal/redistest"
+	"github.com/redisync/redisync/internal/wire"
 	"github.com/redisync/redisync/redisconn"
 )
 
@@ -155,7 +156,7 @@ func TestRestartWithAppendOnlyLosesNothing(t *testing.T) {
 			t.Fatalf("seq %d holds %q, want %q: a retried publish was appended twice or out of order", ev.Seq, ev.Data, want)
 		}
 	}
-	if n, _ := srv.Do("XLEN", pub.keysMust(t, "c").log); n != fmt.Sprint(total) {
+	if n, _ := srv.Do("XLEN", pub.keysMust(t, "c").Log); n != fmt.Sprint(total) {
 		t.Fatalf("log holds %s entries, want %d", n, total)
 	}
 }
@@ -197,7 +198,7 @@ func TestResetWhenTheLogWasTrimmed(t *testing.T) {
 	pub, _ := newTestClient(t, srv.URL(), Config{MaxLen: 10})
 	sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix})
 	publishN(t, pub, "c", 500)
-	first, err := srv.Do("XRANGE", pub.keysMust(t, "c").log, "-", "+", "COUNT", "1")
+	first, err := srv.Do("XRANGE", pub.keysMust(t, "c").Log, "-", "+", "COUNT", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestLostTailIsDetectedWhileIdle(t *testing.T) {
 	// Append message 4 with its pub/sub copy sent to a channel nobody listens to: the copy is lost.
 	k := pub.keysMust(t, "c")
 	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0", "tail"}
-	if err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
+	if err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
 	events := rec.waitMsgs(t, 4, 5*time.Second)
@@ -314,7 +315,7 @@ func TestSilentPubSubIsReplaced(t *testing.T) {
 	sub.hub.mu.RLock()
 	conn := sub.hub.conn
 	sub.hub.mu.RUnlock()
-	if err := conn.Do(context.Background(), conn.B().Unsubscribe().Channel(s.sub.k.pubsub).Build()).Error(); err != nil {
+	if err := conn.Do(context.Background(), conn.B().Unsubscribe().Channel(s.sub.k.PubSub).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
@@ -358,7 +359,7 @@ func TestJunkOnThePubSubChannelIsCountedAndIgnored(t *testing.T) {
 		strings.Repeat("\x00", 1000),
 	}
 	for _, j := range junk {
-		if _, err := srv.Do("PUBLISH", s.sub.k.pubsub, j); err != nil {
+		if _, err := srv.Do("PUBLISH", s.sub.k.PubSub, j); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -381,8 +382,8 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 	k := c.keysMust(t, "c")
 	run := func(token, data string) []string {
 		t.Helper()
-		args := []string{k.pubsub, "PUBLISH", "e1", token, "1", "60000", "0", "0", data}
-		vs, err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).AsStrSlice()
+		args := []string{k.PubSub, "PUBLISH", "e1", token, "1", "60000", "0", "0", data}
+		vs, err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).AsStrSlice()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,15 +395,15 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 	if again[1] != "1" || again[2] != "0" || first[1] != "1" || first[2] != "1" || other[1] != "2" {
 		t.Fatalf("retry %v, late first attempt %v, next %v", again, first, other)
 	}
-	if n, _ := srv.Do("XLEN", k.log); n != "2" {
+	if n, _ := srv.Do("XLEN", k.Log); n != "2" {
 		t.Fatalf("log holds %s entries, want 2", n)
 	}
 	// Tokens below the low-water mark are forgotten (every 16th call): the set stays small.
-	args := []string{k.pubsub, "PUBLISH", "e1", "17", "17", "60000", "0", "0", "c"}
-	if err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
+	args := []string{k.PubSub, "PUBLISH", "e1", "17", "17", "60000", "0", "0", "c"}
+	if err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := srv.Do("ZCARD", k.idem); n != "1" {
+	if n, _ := srv.Do("ZCARD", k.Idem("test")); n != "1" {
 		t.Fatalf("idempotency set holds %s tokens, want 1", n)
 	}
 }
@@ -555,7 +556,7 @@ func TestHoleInLiveSequenceIsFilledFromLog(t *testing.T) {
 
 	k := pub.keysMust(t, "c")
 	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0", "lost copy"}
-	if err := publishScript.lua.Exec(context.Background(), rc, []string{k.meta, k.log, k.idem}, args).Error(); err != nil {
+	if err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
 	publishN(t, pub, "c", 1)

@@ -3,19 +3,20 @@ package channel
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Client publishes to and subscribes on reliable channels over one Redis client. It is safe for
 // concurrent use. All the subscriptions of a Client share one pub/sub connection.
 type Client struct {
-	rc       rueidis.Client
-	cfg      Config
-	producer string // random id naming this client's publish calls for idempotency
+	rc  rueidis.Client
+	cfg Config
+	app *wire.Appender // runs the publish script: idempotency tokens, retries, WAIT
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -37,12 +38,16 @@ func New(rc rueidis.Client, cfg Config) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
-		rc:       rc,
-		cfg:      cfg,
-		producer: randomID(),
-		ctx:      ctx,
-		cancel:   cancel,
-		pubs:     make(map[string]*pubState),
+		rc:     rc,
+		cfg:    cfg,
+		ctx:    ctx,
+		cancel: cancel,
+		pubs:   make(map[string]*pubState),
+	}
+	c.app = &wire.Appender{
+		RC: rc, Prefix: cfg.Prefix, Producer: wire.RandomID(), Window: cfg.IdempotencyWindow,
+		MaxLen: max(cfg.MaxLen, 0), MaxAge: cfg.MaxAge, Sharded: cfg.Sharded,
+		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.ReplicaTimeout, Retries: &c.stats.publishRetries,
 	}
 	c.hub = newHub(c)
 	return c, nil
@@ -85,15 +90,6 @@ func (c *Client) Config() Config { return c.cfg }
 // Redis returns the Redis client the Client uses.
 func (c *Client) Redis() rueidis.Client { return c.rc }
 
-// Key returns the Redis name "PREFIX:{name}:suffix": a key in the hash slot of channel name,
-// for packages that keep more data beside a channel and touch it in the same scripts.
-func (c *Client) Key(name, suffix string) (string, error) {
-	if err := checkName(name); err != nil {
-		return "", err
-	}
-	return c.cfg.Prefix + ":{" + name + "}:" + suffix, nil
-}
-
 // Head returns the position of the newest message of a channel; Epoch is empty and Seq 0 for
 // a channel that has no history.
 func (c *Client) Head(ctx context.Context, name string) (Position, error) {
@@ -105,7 +101,7 @@ func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	return Position{Epoch: r.epoch, Seq: r.head}, nil
+	return Position{Epoch: r.Epoch, Seq: r.Head}, nil
 }
 
 // Kind returns what name holds in Redis: KindChannel, KindMap, or "" when nothing has been
@@ -115,7 +111,7 @@ func (c *Client) Kind(ctx context.Context, name string) (Kind, error) {
 	if err != nil {
 		return "", err
 	}
-	v, err := c.rc.Do(ctx, c.rc.B().Hget().Key(k.meta).Field("kind").Build()).ToString()
+	v, err := c.rc.Do(ctx, c.rc.B().Hget().Key(k.Meta).Field("kind").Build()).ToString()
 	if rueidis.IsRedisNil(err) {
 		return "", nil
 	}
@@ -159,10 +155,4 @@ func (c *Client) Stats() Stats {
 		Overflows: s.overflows.Load(), Junk: s.junk.Load(), Reconnects: s.reconnects.Load(),
 		Rewinds: s.rewinds.Load(), SeqsReused: s.seqsReused.Load(),
 	}
-}
-
-// randomID returns 16 random hex digits: producer ids and epoch candidates. They need to be
-// unique, not secret, so the runtime's fast generator is enough.
-func randomID() string {
-	return fmt.Sprintf("%016x", rand.Uint64())
 }

@@ -227,7 +227,7 @@ func TestRetentionIsAPropertyOfTheChannel(t *testing.T) {
 		t.Fatalf("log holds %d entries after SetRetention(100), want about 100 (whole stream nodes)", n)
 	}
 	// A channel created before retention was stored adopts its next publisher's.
-	meta := owner.keysMust(t, "d").meta
+	meta := owner.keysMust(t, "d").Meta
 	publishN(t, owner, "d", 1)
 	if _, err := srv.Do("HDEL", meta, "maxlen", "maxage"); err != nil {
 		t.Fatal(err)
@@ -297,7 +297,7 @@ func (s *syncBuffer) String() string {
 
 func xlen(t *testing.T, srv *redistest.Server, c *Client, name string) int {
 	t.Helper()
-	s, err := srv.Do("XLEN", c.keysMust(t, name).log)
+	s, err := srv.Do("XLEN", c.keysMust(t, name).Log)
 	if err != nil {
 		t.Fatal(err)
 	}

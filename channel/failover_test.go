@@ -87,14 +87,14 @@ func finalLog(t *testing.T, c *Client, name string) (string, map[uint64]string) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		epoch = f.epoch
-		for _, e := range f.entries {
-			for i, d := range e.data {
-				out[e.first+uint64(i)] = d
+		epoch = f.Epoch
+		for _, e := range f.Entries {
+			for i, d := range e.Data {
+				out[e.First+uint64(i)] = d
 			}
-			from = e.last() + 1
+			from = e.Last() + 1
 		}
-		if from > f.head || len(f.entries) == 0 {
+		if from > f.Head || len(f.Entries) == 0 {
 			return epoch, out
 		}
 	}
@@ -185,14 +185,18 @@ type startedRecorder struct {
 	start uint64
 }
 
-func failoverClient(t *testing.T, url, prefix string, sharded bool) *Client {
+func failoverClient(t *testing.T, url, prefix string, sharded bool, more ...func(*Config)) *Client {
 	t.Helper()
 	rc, err := redisconn.Open(context.Background(), redisconn.Options{URL: url, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(rc, Config{Prefix: prefix, Sharded: sharded, IdleCheck: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := Config{Prefix: prefix, Sharded: sharded, IdleCheck: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, f := range more {
+		f(&cfg)
+	}
+	c, err := New(rc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +237,7 @@ func TestSentinelFailoverThatLosesAcknowledgedMessages(t *testing.T) {
 	go func() { defer running.Done(); p.run(ctx) }()
 	defer func() { cancel(); running.Wait() }()
 	// A second publisher asks for one replica (WAIT) before a publish counts as acknowledged.
-	durable := failoverClient(t, d.URL(), prefix, false)
-	durable.cfg.MinReplicas, durable.cfg.ReplicaTimeout = 1, 200*time.Millisecond
+	durable := failoverClient(t, d.URL(), prefix, false, func(c *Config) { c.MinReplicas, c.ReplicaTimeout = 1, 200*time.Millisecond })
 	dp := &publisher{c: durable, names: []string{"w"}, acked: make(map[string][]ackedMsg)}
 	go func() { defer running.Done(); dp.run(ctx) }()
 
@@ -311,8 +314,7 @@ func TestClusterFailoversAndSlotMoves(t *testing.T) {
 
 	// A slot move: Redis ends the sharded subscription (SUNSUBSCRIBE), and the subscriber
 	// follows the channel to its new master at once, not at its next idle check.
-	watcher := failoverClient(t, cl.URL(), prefix, true)
-	watcher.cfg.IdleCheck = time.Hour
+	watcher := failoverClient(t, cl.URL(), prefix, true, func(c *Config) { c.IdleCheck = time.Hour })
 	wrec, _ := subscribe(t, watcher, names[1], FromNow())
 	p.waitAcked(t, 20)
 	slot := cl.Slot(names[1])

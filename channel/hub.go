@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // hub owns the Client's pub/sub connections: one connection for plain pub/sub, or with
@@ -38,10 +40,10 @@ func newHub(c *Client) *hub {
 // first use. It returns false when the Client is closed.
 func (h *hub) add(s *subscriber) bool {
 	h.mu.Lock()
-	set := h.subs[s.k.pubsub]
+	set := h.subs[s.k.PubSub]
 	if set == nil {
 		set = make(map[*subscriber]struct{})
-		h.subs[s.k.pubsub] = set
+		h.subs[s.k.PubSub] = set
 	}
 	set[s] = struct{}{}
 	if !h.idling {
@@ -52,7 +54,7 @@ func (h *hub) add(s *subscriber) bool {
 		}
 	}
 	if h.c.cfg.Sharded {
-		ok := h.addShardLocked(s.k.pubsub)
+		ok := h.addShardLocked(s.k.PubSub)
 		h.mu.Unlock()
 		return ok
 	}
@@ -62,25 +64,25 @@ func (h *hub) add(s *subscriber) bool {
 	if start && !h.c.goFunc(h.run) {
 		return false
 	}
-	h.sync(s.k.pubsub)
+	h.sync(s.k.PubSub)
 	return true
 }
 
 // remove unregisters s, unsubscribing its channel when s was the last local subscriber.
 func (h *hub) remove(s *subscriber) {
 	h.mu.Lock()
-	set := h.subs[s.k.pubsub]
+	set := h.subs[s.k.PubSub]
 	delete(set, s)
 	if len(set) == 0 {
-		delete(h.subs, s.k.pubsub)
-		if sh := h.shards[s.k.pubsub]; sh != nil {
-			delete(h.shards, s.k.pubsub)
+		delete(h.subs, s.k.PubSub)
+		if sh := h.shards[s.k.PubSub]; sh != nil {
+			delete(h.shards, s.k.PubSub)
 			sh.stop()
 		}
 	}
 	h.mu.Unlock()
 	if !h.c.cfg.Sharded {
-		h.sync(s.k.pubsub)
+		h.sync(s.k.PubSub)
 	}
 }
 
@@ -142,7 +144,7 @@ func (h *hub) run() {
 			if ctx.Err() == nil {
 				h.c.cfg.Logger.Warn("redisync: pub/sub connection failed; retrying", "addr", h.c.addr(), "err", err)
 			}
-			sleepBackoff(ctx, attempt+4)
+			wire.SleepBackoff(ctx, attempt+4)
 			attempt++
 			continue
 		}
@@ -219,10 +221,10 @@ func (h *hub) onMessage(m rueidis.PubSubMessage) {
 		h.mu.RUnlock()
 		return
 	}
-	var env *envelope
-	var err error = errJunk
+	var env *wire.Envelope
+	var err error = wire.ErrJunk
 	if len(m.Message) <= h.c.cfg.MaxEnvelopeBytes {
-		env, err = decodeEnvelope(m.Message)
+		env, err = wire.DecodeEnvelope(m.Message)
 	}
 	if err != nil {
 		h.mu.RUnlock()

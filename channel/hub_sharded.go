@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // shardSub keeps one sharded pub/sub subscription (SSUBSCRIBE) up. On Redis Cluster a sharded
@@ -84,7 +86,7 @@ func (sh *shardSub) run() {
 		}
 		h.c.cfg.Logger.Warn("redisync: sharded pub/sub subscription failed; subscribers fall back to reading the log until it works",
 			"channel", sh.name, "addr", h.c.addr(), "err", err)
-		sleepBackoff(sh.ctx, attempt+4)
+		wire.SleepBackoff(sh.ctx, attempt+4)
 		attempt++
 	}
 }

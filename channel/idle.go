@@ -3,10 +3,11 @@ package channel
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // The idle check detects a lost tail: a message whose pub/sub copy was lost, with nothing
@@ -43,10 +44,10 @@ func (h *hub) checkIdle() {
 			if s.lastNews.Load() > due {
 				continue
 			}
-			if byMeta[s.k.meta] == nil {
-				metas = append(metas, s.k.meta)
+			if byMeta[s.k.Meta] == nil {
+				metas = append(metas, s.k.Meta)
 			}
-			byMeta[s.k.meta] = append(byMeta[s.k.meta], s)
+			byMeta[s.k.Meta] = append(byMeta[s.k.Meta], s)
 		}
 	}
 	h.mu.RUnlock()
@@ -72,42 +73,29 @@ func (h *hub) checkIdle() {
 	}
 }
 
-var headsScript = rueidis.NewLuaScriptReadOnly(headsLua)
-
 // readHeads reads the epoch, head and tip of the channels whose meta hashes are metas.
-func (c *Client) readHeads(ctx context.Context, metas []string) ([]fetched, error) {
+func (c *Client) readHeads(ctx context.Context, metas []string) ([]wire.Fetched, error) {
 	var replies []rueidis.RedisResult
 	if c.cfg.Sharded { // keys of different slots cannot share a script on a cluster
 		execs := make([]rueidis.LuaExec, len(metas))
 		for i, m := range metas {
 			execs[i] = rueidis.LuaExec{Keys: []string{m}}
 		}
-		replies = headsScript.ExecMulti(ctx, c.rc, execs...)
+		replies = wire.Heads.ExecMulti(ctx, c.rc, execs...)
 	} else {
-		replies = []rueidis.RedisResult{headsScript.Exec(ctx, c.rc, metas, nil)}
+		replies = []rueidis.RedisResult{wire.Heads.Exec(ctx, c.rc, metas, nil)}
 	}
-	out := make([]fetched, 0, len(metas))
+	out := make([]wire.Fetched, 0, len(metas))
 	for _, r := range replies {
 		vs, err := r.ToArray()
 		if err != nil {
 			return nil, err
 		}
-		if len(vs)%3 != 0 {
-			return nil, fmt.Errorf("heads script returned %d values, want a multiple of 3", len(vs))
+		heads, err := wire.ParseHeads(vs)
+		if err != nil {
+			return nil, err
 		}
-		for i := 0; i < len(vs); i += 3 {
-			var w [3]string
-			for j := range w {
-				if w[j], err = vs[i+j].ToString(); err != nil {
-					return nil, fmt.Errorf("heads script value %d: %w", i+j, err)
-				}
-			}
-			f := fetched{epoch: w[0], tip: chainID(w[2])}
-			if f.head, err = strconv.ParseUint(w[1], 10, 64); err != nil {
-				return nil, fmt.Errorf("channel head %q is not a seq", w[1])
-			}
-			out = append(out, f)
-		}
+		out = append(out, heads...)
 	}
 	if len(out) != len(metas) {
 		return nil, fmt.Errorf("heads script returned %d heads for %d channels", len(out), len(metas))

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Position is a point in a channel's history: the message Seq of the log identified by Epoch.
@@ -135,31 +137,20 @@ func (r Reset) String() string {
 	return b.String()
 }
 
-// Kind is what a name holds in Redis: a plain channel, or the change log of a replicated map.
-// A name has one kind for the whole of its history: a map cannot be published to as a channel,
-// nor a channel subscribed to or written as a map.
-type Kind string
+// Kind is what a name holds in Redis: a plain channel (KindChannel), or the change log of a
+// replicated map (KindMap). A name has one kind for the whole of its history: a map cannot be
+// published to as a channel, nor a channel subscribed to or written as a map.
+type Kind = wire.Kind
 
 // The kinds of names.
 const (
-	KindChannel Kind = "channel"
-	KindMap     Kind = "map"
+	KindChannel = wire.KindChannel
+	KindMap     = wire.KindMap
 )
 
-// KindError says that a name holds another kind than the call wants. It matches ErrWrongKind.
-type KindError struct {
-	Name string
-	Kind Kind // what the name is
-	Want Kind // what the call wanted
-}
-
-// Error says what the name is.
-func (e *KindError) Error() string {
-	return fmt.Sprintf("redisync: %q is a %s, not a %s", e.Name, e.Kind, e.Want)
-}
-
-// Is makes errors.Is(err, ErrWrongKind) true.
-func (e *KindError) Is(target error) bool { return target == ErrWrongKind }
+// KindError says that a name holds another kind than the call wants (its fields Name, Kind,
+// Want). It matches ErrWrongKind.
+type KindError = wire.KindError
 
 // Of makes a subscription that follows the change log of a name of kind k. Subscriptions
 // follow KindChannel by default; replicated maps use KindMap. A name of another kind ends the
@@ -186,41 +177,11 @@ type Event struct {
 	Reset *Reset
 }
 
-// maxNameLen bounds a channel name.
-const maxNameLen = 256
+// ValidateName returns an error matching ErrInvalidName unless name can name a channel or a
+// map: 1 to 256 bytes of UTF-8 without braces or control characters.
+func ValidateName(name string) error { return wire.CheckName(name) }
 
-// keys are the Redis names of one channel. All share one hash tag so that one script can use
-// them together on Redis Cluster.
-type keys struct {
-	name                    string
-	meta, log, idem, pubsub string
-}
+// keys are the Redis names of one channel.
+type keys = wire.Keys
 
-func (c *Client) keysFor(name string) (keys, error) {
-	if err := checkName(name); err != nil {
-		return keys{}, err
-	}
-	base := c.cfg.Prefix + ":{" + name + "}:"
-	return keys{
-		name:   name,
-		meta:   base + "meta",
-		log:    base + "log",
-		idem:   base + "idem:" + c.producer,
-		pubsub: base + "pub",
-	}, nil
-}
-
-func checkName(name string) error {
-	if name == "" {
-		return fmt.Errorf("%w: empty", ErrInvalidName)
-	}
-	if len(name) > maxNameLen {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidName, len(name), maxNameLen)
-	}
-	for _, r := range name {
-		if r == '{' || r == '}' || r < ' ' || r == 0x7f {
-			return fmt.Errorf("%w: %q holds %q", ErrInvalidName, name, r)
-		}
-	}
-	return nil
-}
+func (c *Client) keysFor(name string) (keys, error) { return wire.KeysFor(c.cfg.Prefix, name) }

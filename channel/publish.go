@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/redis/rueidis"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Publish appends data to the channel's log and announces it to subscribers. It returns once
@@ -93,14 +90,11 @@ type pubState struct {
 	name string
 	keys keys
 
-	mu        sync.Mutex           // guards the fields below
-	pending   []*pubReq            // waiting for a flusher, oldest first
-	flushers  int                  // flush goroutines running, at most Config.MaxInflight
-	token     uint64               // last idempotency token issued
-	ackEpoch  string               // epoch of the newest seq acknowledged
-	ackSeq    uint64               // the newest seq acknowledged in ackEpoch
-	unsettled map[uint64]time.Time // tokens that may still reach Redis: in flight (zero time), or in doubt until the time
-	window    time.Duration        // Config.IdempotencyWindow
+	mu       sync.Mutex // guards the fields below
+	pending  []*pubReq  // waiting for a flusher, oldest first
+	flushers int        // flush goroutines running, at most Config.MaxInflight
+	ackEpoch string     // epoch of the newest seq acknowledged
+	ackSeq   uint64     // the newest seq acknowledged in ackEpoch
 }
 
 func (c *Client) pubStateFor(name string) (*pubState, error) {
@@ -116,7 +110,7 @@ func (c *Client) pubStateFor(name string) (*pubState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &pubState{name: name, keys: k, unsettled: make(map[uint64]time.Time), window: c.cfg.IdempotencyWindow}
+	st := &pubState{name: name, keys: k}
 	c.pubs[name] = st
 	return st, nil
 }
@@ -204,19 +198,26 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 			args = append(args, string(m))
 		}
 	}
-	vs, err := c.execAppend(ctx, st, publishScript, nil, args)
+	vs, err := c.app.Append(ctx, wire.Publish, st.keys, nil, args)
+	if err != nil && c.ctx.Err() != nil {
+		err = ErrClosed
+	}
 	var pos Position
+	var reply wire.Appended
 	if err == nil || errors.Is(err, ErrNotReplicated) {
 		var perr error
-		if pos, perr = parsePublishReply(vs); perr != nil {
+		if reply, perr = wire.ParsePublish(vs); perr != nil {
 			err = perr
 		}
+		pos = Position{Epoch: reply.Epoch, Seq: reply.First}
 	}
 	appended := err == nil || errors.Is(err, ErrNotReplicated)
 	if appended {
 		c.stats.published.Add(uint64(len(args)))
 		c.stats.publishCalls.Add(1)
-		st.acknowledged(c, pos, uint64(len(args)), vs)
+		if !reply.Repeat { // a retry answered from the idempotency record: an old seq is expected
+			st.acknowledged(c, pos, uint64(len(args)))
+		}
 	}
 	seq := pos.Seq
 	for _, r := range batch {
@@ -233,118 +234,11 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 	}
 }
 
-// ExecAppend runs script, a script that appends to channel name, with the protocol of
-// Publish: a fresh idempotency token, retries of transient failures with the same arguments
-// until ctx ends or the idempotency window is half gone, and Config.MinReplicas. The script
-// gets KEYS meta, log, idem, then keys; and ARGV pubchan, pubcmd, id, token, lowwater, idemttl,
-// maxlen, maxage, then args (see PROTOCOL.md). It returns the script's reply, which must be an
-// array; with an error matching ErrNotReplicated the reply is there too.
-func (c *Client) ExecAppend(ctx context.Context, name string, script *AppendScript, keys, args []string) ([]rueidis.RedisMessage, error) {
-	st, err := c.pubStateFor(name)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(c.ctx, cancel)()
-	vs, err := c.execAppend(ctx, st, script, keys, args)
-	if err != nil && c.ctx.Err() != nil {
-		return nil, ErrClosed
-	}
-	return vs, err
-}
-
-func (c *Client) execAppend(ctx context.Context, st *pubState, script *AppendScript, keys, args []string) ([]rueidis.RedisMessage, error) {
-	token, low := st.issue()
-	pubcmd := "PUBLISH"
-	if c.cfg.Sharded {
-		pubcmd = "SPUBLISH"
-	}
-	argv := make([]string, 0, 8+len(args))
-	argv = append(argv,
-		st.keys.pubsub, pubcmd, randomID(),
-		strconv.FormatUint(token, 10), strconv.FormatUint(low, 10),
-		strconv.FormatInt(c.cfg.IdempotencyWindow.Milliseconds(), 10),
-		strconv.FormatInt(max(c.cfg.MaxLen, 0), 10),
-		strconv.FormatInt(c.cfg.MaxAge.Milliseconds(), 10))
-	argv = append(argv, args...)
-	kv := append([]string{st.keys.meta, st.keys.log, st.keys.idem}, keys...)
-
-	start := time.Now()
-	// inDoubt: an attempt failed without a reply. It may still reach Redis later, held up on
-	// the connection it was sent on, even after a later attempt has succeeded.
-	inDoubt := false
-	defer func() { st.settle(token, inDoubt) }()
-	for attempt := 0; ; attempt++ {
-		vs, err := c.exec(ctx, script, kv, argv)
-		if errors.Is(err, ErrNotReplicated) {
-			return vs, c.redisError(fmt.Sprintf("append to %q", st.name), err)
-		}
-		var re *rueidis.RedisError
-		if err != nil && !errors.As(err, &re) {
-			inDoubt = true
-		}
-		if err == nil || !transient(ctx, err) {
-			if err != nil {
-				if kerr := asKindError(err, st.name, ""); kerr != err {
-					return nil, kerr
-				}
-				err = c.redisError(fmt.Sprintf("append to %q", st.name), err)
-			}
-			return vs, err
-		}
-		if time.Since(start) > c.cfg.IdempotencyWindow/2 {
-			return nil, c.redisError(fmt.Sprintf("append to %q", st.name), fmt.Errorf("%w: %v", ErrUnknownOutcome, err))
-		}
-		if !sleepBackoff(ctx, attempt) {
-			return nil, ctx.Err()
-		}
-		c.stats.publishRetries.Add(1)
-	}
-}
-
-// issue returns a new idempotency token and the low-water mark to send with it: the least
-// token whose call may still reach Redis, so that Redis keeps remembering it.
-func (st *pubState) issue() (token, low uint64) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.token++
-	token = st.token
-	st.unsettled[token] = time.Time{}
-	low = token
-	now := time.Now()
-	for t, until := range st.unsettled {
-		if !until.IsZero() && now.After(until) {
-			delete(st.unsettled, t)
-			continue
-		}
-		low = min(low, t)
-	}
-	return token, low
-}
-
-// settle ends token's call. When an attempt of it may still be on its way to Redis (its
-// connection failed or its caller gave up with no reply; whether a later attempt succeeded
-// does not matter), the token stays unsettled for the idempotency window: a late attempt must
-// still find it, not append a second time.
-func (st *pubState) settle(token uint64, inDoubt bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if inDoubt {
-		st.unsettled[token] = time.Now().Add(st.window)
-		return
-	}
-	delete(st.unsettled, token)
-}
-
 // acknowledged notes that a fresh append of n messages got seqs from pos on. A seq at or below
 // one already acknowledged in the same epoch means the log went back: a failover lost writes
 // that had been acknowledged, and their seqs now name other messages. That is logged and
 // counted (Stats.SeqsReused); the subscribers see it as a rewound reset.
-func (st *pubState) acknowledged(c *Client, pos Position, n uint64, reply []rueidis.RedisMessage) {
-	if s, _ := reply[2].ToString(); s != "0" {
-		return // a retry answered from the idempotency record: an old seq is expected
-	}
+func (st *pubState) acknowledged(c *Client, pos Position, n uint64) {
 	last := pos.Seq + n - 1
 	st.mu.Lock()
 	reused := pos.Epoch == st.ackEpoch && pos.Seq <= st.ackSeq && c.cfg.MaxInflight == 1
@@ -358,36 +252,4 @@ func (st *pubState) acknowledged(c *Client, pos Position, n uint64, reply []ruei
 		c.cfg.Logger.Warn("redisync: a publish got a seq already given to another; Redis lost acknowledged messages (a failover?)",
 			"channel", st.name, "epoch", pos.Epoch, "seq", pos.Seq, "acknowledged_before", prev)
 	}
-}
-
-// exec runs script once. With Config.MinReplicas it runs it on a connection of its own
-// followed by WAIT, and reports ErrNotReplicated (with the script's reply) when fewer replicas
-// acknowledged it in time.
-func (c *Client) exec(ctx context.Context, script *AppendScript, keys, argv []string) ([]rueidis.RedisMessage, error) {
-	if c.cfg.MinReplicas == 0 {
-		return script.lua.Exec(ctx, c.rc, keys, argv).ToArray()
-	}
-	var vs []rueidis.RedisMessage
-	var acked int64
-	err := c.rc.Dedicated(func(dc rueidis.DedicatedClient) error {
-		wait := dc.B().Wait().Numreplicas(int64(c.cfg.MinReplicas)).Timeout(c.cfg.ReplicaTimeout.Milliseconds()).Build()
-		rs := dc.DoMulti(ctx, dc.B().Evalsha().Sha1(script.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(argv...).Build(), wait)
-		if err := rs[0].Error(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			wait = dc.B().Wait().Numreplicas(int64(c.cfg.MinReplicas)).Timeout(c.cfg.ReplicaTimeout.Milliseconds()).Build()
-			rs = dc.DoMulti(ctx, dc.B().Eval().Script(script.text).Numkeys(int64(len(keys))).Key(keys...).Arg(argv...).Build(), wait)
-		}
-		var err error
-		if vs, err = rs[0].ToArray(); err != nil {
-			return err
-		}
-		acked, err = rs[1].AsInt64()
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if acked < int64(c.cfg.MinReplicas) {
-		return vs, fmt.Errorf("%w: %d of %d replicas confirmed it within %v", ErrNotReplicated, acked, c.cfg.MinReplicas, c.cfg.ReplicaTimeout)
-	}
-	return vs, nil
 }

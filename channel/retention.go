@@ -58,7 +58,7 @@ func (c *Client) Retention(ctx context.Context, name string) (r Retention, ok bo
 	if err != nil {
 		return Retention{}, false, err
 	}
-	vs, err := c.rc.Do(ctx, c.rc.B().Hmget().Key(k.meta).Field("maxlen", "maxage").Build()).ToArray()
+	vs, err := c.rc.Do(ctx, c.rc.B().Hmget().Key(k.Meta).Field("maxlen", "maxage").Build()).ToArray()
 	if err != nil {
 		return Retention{}, false, c.redisError(fmt.Sprintf("read the retention of %q", name), err)
 	}
@@ -91,7 +91,7 @@ func (c *Client) SetRetention(ctx context.Context, name string, r Retention) err
 	if err != nil {
 		return err
 	}
-	err = c.rc.Do(ctx, c.rc.B().Hset().Key(k.meta).FieldValue().
+	err = c.rc.Do(ctx, c.rc.B().Hset().Key(k.Meta).FieldValue().
 		FieldValue("maxlen", strconv.FormatInt(r.MaxLen, 10)).
 		FieldValue("maxage", strconv.FormatInt(r.MaxAge.Milliseconds(), 10)).Build()).Error()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Handler handles one event of a subscription. Calls are sequential. Returning an error ends
@@ -143,8 +145,8 @@ type subscriber struct {
 	kind    Kind // the kind of name the subscription follows
 	deliver func(context.Context, Event) error
 
-	live  chan *envelope // envelopes offered by the hub; full means drop and resync
-	heads chan fetched   // the channel's head, read by the hub's idle check (idle.go)
+	live  chan *wire.Envelope // envelopes offered by the hub; full means drop and resync
+	heads chan wire.Fetched   // the channel's head, read by the hub's idle check (idle.go)
 	// lastNews is when the subscription last knew it was current or heard of its channel
 	// (unix ns): the idle check reads the head of channels whose subscriptions are quiet.
 	lastNews atomic.Int64
@@ -167,8 +169,8 @@ func (c *Client) newSubscriber(name string, k keys, kind Kind, deliver func(cont
 	return &subscriber{
 		c: c, name: name, k: k, kind: kind, deliver: deliver,
 		hist:  history{max: c.cfg.RewindMemory},
-		live:  make(chan *envelope, c.cfg.BufferSize),
-		heads: make(chan fetched, 1),
+		live:  make(chan *wire.Envelope, c.cfg.BufferSize),
+		heads: make(chan wire.Fetched, 1),
 		wake:  make(chan struct{}, 1),
 	}
 }
@@ -184,7 +186,7 @@ func (s *subscriber) status() Status {
 }
 
 // offer queues env without blocking; when the queue is full it drops env and asks for a resync.
-func (s *subscriber) offer(env *envelope) {
+func (s *subscriber) offer(env *wire.Envelope) {
 	select {
 	case s.live <- env:
 	default:
@@ -249,27 +251,27 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 
 // onEnvelope delivers a live envelope when it continues the sequence, skips what was already
 // delivered, and falls back to the log for anything else (a hole, another epoch).
-func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
-	if s.resync.Load() || s.epoch == "" || env.epoch != s.epoch {
+func (s *subscriber) onEnvelope(ctx context.Context, env *wire.Envelope) error {
+	if s.resync.Load() || s.epoch == "" || env.Epoch != s.epoch {
 		return s.catchUp(ctx)
 	}
-	if env.last() < s.next {
+	if env.Last() < s.next {
 		if !s.knows(env) {
 			return s.catchUp(ctx) // the same seqs, other messages: the log was rewound
 		}
-		s.c.stats.duplicates.Add(uint64(len(env.data)))
+		s.c.stats.duplicates.Add(uint64(len(env.Data)))
 		return nil
 	}
-	if env.first > s.next {
+	if env.First > s.next {
 		s.c.stats.gapsFilled.Add(1)
 		return s.catchUp(ctx)
 	}
 	if !s.continues(env) {
 		return s.catchUp(ctx)
 	}
-	s.c.stats.duplicates.Add(s.next - env.first)
-	t := time.UnixMilli(env.ms)
-	for _, d := range env.data[s.next-env.first:] {
+	s.c.stats.duplicates.Add(s.next - env.First)
+	t := time.UnixMilli(env.Ms)
+	for _, d := range env.Data[s.next-env.First:] {
 		if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: s.next}, Time: t, Data: []byte(d)}); err != nil {
 			return err
 		}
@@ -284,16 +286,16 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *envelope) error {
 // onHead handles the channel's head, read by the idle check after a quiet spell: messages
 // pub/sub never brought (a lost tail, a silent connection) are caught up from the log, and a
 // second such finding in a row replaces the pub/sub connection.
-func (s *subscriber) onHead(ctx context.Context, f fetched) error {
-	if f.epoch == s.epoch && f.head+1 == s.next && (s.tip == "" || f.tip == "" || f.tip == s.tip) {
+func (s *subscriber) onHead(ctx context.Context, f wire.Fetched) error {
+	if f.Epoch == s.epoch && f.Head+1 == s.next && (s.tip == "" || f.Tip == "" || f.Tip == s.tip) {
 		s.missed = 0
 		s.confirm()
 		return nil
 	}
-	if f.epoch == s.epoch && f.head < s.next {
+	if f.Epoch == s.epoch && f.Head < s.next {
 		return s.catchUp(ctx) // the log is behind what was delivered, or another history: a rewind
 	}
-	if f.epoch != "" || s.epoch != "" {
+	if f.Epoch != "" || s.epoch != "" {
 		s.c.stats.tailLosses.Add(1)
 		if s.missed++; s.missed >= 2 {
 			s.c.cfg.Logger.Warn("redisync: pub/sub brought nothing while the log grew; reconnecting", "channel", s.name)
@@ -314,7 +316,7 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			return err
 		}
 		switch {
-		case f.epoch == "" && s.epoch == "":
+		case f.Epoch == "" && s.epoch == "":
 			if s.next > 1 {
 				// Started after a seq with no epoch, and the channel has no history at all.
 				if err := s.beyondHead(ctx, f); err != nil {
@@ -323,7 +325,7 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			}
 			s.confirm()
 			return nil
-		case f.epoch == "":
+		case f.Epoch == "":
 			// The log is gone and nothing was published since: whatever comes next is new history.
 			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, Open: true, OldEpoch: s.epoch}, Position{}); err != nil {
 				return err
@@ -331,50 +333,50 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			s.newEpoch("")
 			continue
 		case s.epoch == "":
-			if f.head+1 < s.next {
+			if f.Head+1 < s.next {
 				// Started after a seq with no epoch that the current history does not reach.
 				if err := s.beyondHead(ctx, f); err != nil {
 					return err
 				}
 				continue
 			}
-			s.epoch = f.epoch
-		case f.epoch != s.epoch:
-			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, Open: true, OldEpoch: s.epoch, NewEpoch: f.epoch},
-				Position{Epoch: f.epoch}); err != nil {
+			s.epoch = f.Epoch
+		case f.Epoch != s.epoch:
+			if err := s.reset(ctx, Reset{Reason: ResetEpochChanged, From: s.next, Open: true, OldEpoch: s.epoch, NewEpoch: f.Epoch},
+				Position{Epoch: f.Epoch}); err != nil {
 				return err
 			}
-			s.newEpoch(f.epoch)
+			s.newEpoch(f.Epoch)
 			continue
 		}
-		if f.head+1 < s.next || (f.head+1 == s.next && s.tip != "" && f.tip != "" && f.tip != s.tip) {
+		if f.Head+1 < s.next || (f.Head+1 == s.next && s.tip != "" && f.Tip != "" && f.Tip != s.tip) {
 			// The log is behind what was delivered, or holds other messages under its seqs.
-			if err := s.rewind(ctx, f.head); err != nil {
+			if err := s.rewind(ctx, f.Head); err != nil {
 				return err
 			}
 			continue
 		}
 		rewound := false
-		for _, env := range f.entries {
-			if env.last() < s.next {
+		for _, env := range f.Entries {
+			if env.Last() < s.next {
 				continue
 			}
-			if env.first > s.next {
-				if err := s.trimmed(ctx, env.first-1); err != nil {
+			if env.First > s.next {
+				if err := s.trimmed(ctx, env.First-1); err != nil {
 					return err
 				}
 			}
 			if !s.continues(env) {
-				if err := s.rewind(ctx, f.head); err != nil {
+				if err := s.rewind(ctx, f.Head); err != nil {
 					return err
 				}
 				rewound = true
 				break
 			}
-			t := time.UnixMilli(env.ms)
-			for seq := s.next; seq <= env.last(); seq++ {
+			t := time.UnixMilli(env.Ms)
+			for seq := s.next; seq <= env.Last(); seq++ {
 				s.c.stats.fromLog.Add(1)
-				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq}, Time: t, Data: []byte(env.data[seq-env.first])}); err != nil {
+				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq}, Time: t, Data: []byte(env.Data[seq-env.First])}); err != nil {
 					return err
 				}
 				s.next = seq + 1
@@ -384,12 +386,12 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 		if rewound {
 			continue
 		}
-		if len(f.entries) == 0 && f.head >= s.next {
-			if err := s.trimmed(ctx, f.head); err != nil {
+		if len(f.Entries) == 0 && f.Head >= s.next {
+			if err := s.trimmed(ctx, f.Head); err != nil {
 				return err
 			}
 		}
-		if s.next > f.head && !s.resync.Load() {
+		if s.next > f.Head && !s.resync.Load() {
 			s.confirm()
 			return nil
 		}
@@ -399,10 +401,10 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 // beyondHead handles a start after a seq with no epoch above the channel's head f: whatever
 // history the seq came from, it is not the current one up to that seq. Every seq up to it is
 // announced as rewound, and the current history is delivered from seq 1.
-func (s *subscriber) beyondHead(ctx context.Context, f fetched) error {
-	err := s.reset(ctx, Reset{Reason: ResetRewound, From: 1, To: s.next - 1, NewEpoch: f.epoch},
-		Position{Epoch: f.epoch})
-	s.newEpoch(f.epoch)
+func (s *subscriber) beyondHead(ctx context.Context, f wire.Fetched) error {
+	err := s.reset(ctx, Reset{Reason: ResetRewound, From: 1, To: s.next - 1, NewEpoch: f.Epoch},
+		Position{Epoch: f.Epoch})
+	s.newEpoch(f.Epoch)
 	return err
 }
 
@@ -455,12 +457,12 @@ func (s *subscriber) confirm() {
 }
 
 // fetch reads the log, retrying transient failures until ctx ends.
-func (s *subscriber) fetch(ctx context.Context, from uint64, count int) (fetched, error) {
+func (s *subscriber) fetch(ctx context.Context, from uint64, count int) (wire.Fetched, error) {
 	return s.c.fetchRetrying(ctx, s.k, s.kind, from, count)
 }
 
 // fetchRetrying is fetch, retrying transient failures until ctx ends.
-func (c *Client) fetchRetrying(ctx context.Context, k keys, kind Kind, from uint64, count int) (fetched, error) {
+func (c *Client) fetchRetrying(ctx context.Context, k keys, kind Kind, from uint64, count int) (wire.Fetched, error) {
 	for attempt := 0; ; attempt++ {
 		f, err := c.fetch(ctx, k, kind, from, count)
 		if err == nil {
@@ -468,16 +470,16 @@ func (c *Client) fetchRetrying(ctx context.Context, k keys, kind Kind, from uint
 		}
 		var kerr *KindError
 		if errors.As(err, &kerr) {
-			return fetched{}, err
+			return wire.Fetched{}, err
 		}
-		if !transient(ctx, err) {
-			return fetched{}, c.redisError(fmt.Sprintf("read channel %q", k.name), err)
+		if !wire.Transient(ctx, err) {
+			return wire.Fetched{}, c.redisError(fmt.Sprintf("read channel %q", k.Name), err)
 		}
 		if attempt == 3 {
-			c.cfg.Logger.Warn("redisync: reading the log keeps failing; retrying", "channel", k.name, "err", err)
+			c.cfg.Logger.Warn("redisync: reading the log keeps failing; retrying", "channel", k.Name, "err", err)
 		}
-		if !sleepBackoff(ctx, attempt) {
-			return fetched{}, ctx.Err()
+		if !wire.SleepBackoff(ctx, attempt) {
+			return wire.Fetched{}, ctx.Err()
 		}
 	}
 }
@@ -492,5 +494,5 @@ func (c *Client) fix(ctx context.Context, k keys, from From) (From, error) {
 	if err != nil {
 		return From{}, err
 	}
-	return From{pos: Position{Epoch: f.epoch, Seq: f.head}, tip: f.tip, kind: from.kind}, nil
+	return From{pos: Position{Epoch: f.Epoch, Seq: f.Head}, tip: f.Tip, kind: from.kind}, nil
 }

@@ -97,7 +97,7 @@ func New(cl *channel.Client, cfg Config) (*Node, error) {
 		closed: make(chan struct{}),
 	}
 	for _, name := range cfg.Channels {
-		if _, err := cl.Key(name, "pub"); err != nil { // validates the name
+		if err := channel.ValidateName(name); err != nil {
 			cancel()
 			return nil, err
 		}

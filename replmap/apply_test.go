@@ -32,7 +32,7 @@ func TestApplyKeepsTheNewestVersion(t *testing.T) {
 	m := bareReplica()
 	// The snapshot already holds k at version 50 and gone deleted at 45 (absent).
 	m.entries["k"] = entry[string]{val: "fifty", ver: 50}
-	m.digest.add("k", 50)
+	m.digest.Add("k", 50)
 	m.applied = 30
 	steps := []struct {
 		seq  uint64
@@ -61,8 +61,8 @@ func TestApplyKeepsTheNewestVersion(t *testing.T) {
 		}
 	}
 	var want Digest
-	want.add("k", 52)
-	want.add("j", 52)
+	want.Add("k", 52)
+	want.Add("j", 52)
 	if m.digest != want || m.applied != 52 {
 		t.Fatalf("digest %v applied %d, want %v 52", m.digest, m.applied, want)
 	}

@@ -47,7 +47,7 @@ func BenchmarkBootstrap(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
 	prefix := newPrefix()
 	if err := mapfill.Fill(context.Background(), srv.Client(b), mapfill.Options{
-		Prefix: prefix, Name: "big", Keys: keys, ValueBytes: size, Lanes: pairLanes}); err != nil {
+		Prefix: prefix, Name: "big", Keys: keys, ValueBytes: size}); err != nil {
 		b.Fatal(err)
 	}
 	// The writer is a near-cache: it holds no replica of its own to skew the figures.

@@ -4,25 +4,18 @@ import (
 	"container/list"
 	"context"
 	_ "embed"
-	"errors"
-	"strconv"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // DefaultCacheSize is the default of Config.CacheSize.
 const DefaultCacheSize = 10000
-
-//go:embed scripts/get.lua
-var getLua string
-
-var getScript = rueidis.NewLuaScriptReadOnly(getLua) // EVALSHA_RO: read-only users may read
 
 // Cache is a near-cache of a replicated map, for maps too large to hold on every node: it
 // holds at most Config.CacheSize keys (absent ones included), evicting the least recently used,
@@ -79,18 +72,18 @@ func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg 
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	meta, err := mapKey(cl, name, "meta")
+	k, err := mapKeys(cl, name)
 	if err != nil {
 		return nil, err
 	}
-	state, _ := cl.Key(name, "state")
+	meta, state := k.Meta, k.State
 	head, err := cl.Head(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cache[V]{
 		name: name, cl: cl, cfg: cfg, meta: meta, state: state,
-		w:       writer[V]{cl: cl, name: name, state: state, codec: cfg.Codec, maxKeyBytes: cfg.MaxKeyBytes, maxValBytes: cfg.MaxValueBytes},
+		w:       newWriter(cl, k, cfg),
 		epoch:   head.Epoch,
 		items:   make(map[string]*list.Element),
 		lru:     list.New(),
@@ -177,29 +170,22 @@ func (it *cacheItem[V]) result() (V, uint64, error) {
 
 // read reads key from Redis with the epoch and head it was read at.
 func (c *Cache[V]) read(ctx context.Context, key string) (*cacheItem[V], string, error) {
-	vs, err := getScript.Exec(ctx, c.cl.Redis(), []string{c.meta, c.state}, []string{key}).ToArray()
+	vs, err := wire.Get.Exec(ctx, c.cl.Redis(), []string{c.meta, c.state}, []string{key}).ToArray()
 	if err != nil {
 		return nil, "", err
 	}
-	if len(vs) != 3 {
-		return nil, "", errors.New("replmap: get script returned a malformed reply")
+	g, err := wire.ParseGet(vs)
+	if err != nil {
+		return nil, "", fmt.Errorf("replmap: key %q of map %q: %w", key, c.name, err)
 	}
-	epoch, _ := vs[0].ToString()
-	heads, _ := vs[1].ToString()
-	head, _ := strconv.ParseUint(heads, 10, 64)
 	it := &cacheItem[V]{key: key}
-	stored, err := vs[2].ToString()
-	if rueidis.IsRedisNil(err) || vs[2].IsNil() {
-		it.absent, it.ver = true, head
-		return it, epoch, nil
+	if g.Key.Absent {
+		it.absent, it.ver = true, g.Head
+		return it, g.Epoch, nil
 	}
-	ver, raw, ok := splitStored(stored)
-	if !ok {
-		return nil, "", errors.New("replmap: key " + strconv.Quote(key) + " of map " + strconv.Quote(c.name) + " is not \"<version>:<value>\"")
-	}
-	it.ver = ver
-	it.val, it.err = c.decode(key, ver, raw)
-	return it, epoch, nil
+	it.ver = g.Key.Version
+	it.val, it.err = c.decode(key, it.ver, g.Key.Value)
+	return it, g.Epoch, nil
 }
 
 func (c *Cache[V]) decode(key string, ver uint64, raw string) (V, error) {
@@ -255,7 +241,7 @@ func (c *Cache[V]) apply(_ context.Context, ev channel.Event) error {
 		c.cfg.Logger.Warn("redisync: map channel reset; near-cache emptied", "map", c.name, "reason", ev.Reset.Reason)
 		return nil
 	}
-	ops, err := decodeRecord(ev.Data)
+	ops, err := wire.DecodeRecord(ev.Data)
 	if err != nil {
 		return nil // not a change record: nothing to apply
 	}
@@ -268,10 +254,10 @@ func (c *Cache[V]) apply(_ context.Context, ev channel.Event) error {
 	return nil
 }
 
-func (c *Cache[V]) changeItem(o op, seq uint64) *cacheItem[V] {
-	it := &cacheItem[V]{key: strings.Clone(o.key), ver: seq, absent: o.del}
-	if !o.del {
-		it.val, it.err = c.decode(it.key, seq, o.value)
+func (c *Cache[V]) changeItem(o wire.Op, seq uint64) *cacheItem[V] {
+	it := &cacheItem[V]{key: strings.Clone(o.Key), ver: seq, absent: o.Del}
+	if !o.Del {
+		it.val, it.err = c.decode(it.key, seq, o.Value)
 	}
 	return it
 }

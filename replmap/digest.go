@@ -1,46 +1,10 @@
 package replmap
 
-import (
-	"crypto/sha1"
-	"fmt"
-	"strconv"
-)
+import "github.com/redisync/redisync/internal/wire"
 
 // Digest summarizes a map's (key, version) pairs independently of their order: two replicas
 // with the same keys at the same versions have the same Digest, and a difference in any pair
 // changes it (short of a 96-bit collision). Each pair contributes the first 12 bytes of
-// SHA-1("<version>:<key>") as two 48-bit lanes, summed modulo 2^48; Redis keeps the same sums
-// with every write (PROTOCOL.md, "Maps").
-type Digest struct {
-	X, Y uint64
-}
-
-const laneMask = 1<<48 - 1
-
-// String formats d as 24 hex digits.
-func (d Digest) String() string { return fmt.Sprintf("%012x%012x", d.X, d.Y) }
-
-func pairLanes(key string, ver uint64) (x, y uint64) {
-	var stack [96]byte // most keys fit: no allocation
-	buf := strconv.AppendUint(stack[:0], ver, 10)
-	buf = append(buf, ':')
-	buf = append(buf, key...)
-	h := sha1.Sum(buf)
-	for i := 0; i < 6; i++ {
-		x = x<<8 | uint64(h[i])
-		y = y<<8 | uint64(h[6+i])
-	}
-	return x, y
-}
-
-func (d *Digest) add(key string, ver uint64) {
-	x, y := pairLanes(key, ver)
-	d.X = (d.X + x) & laneMask
-	d.Y = (d.Y + y) & laneMask
-}
-
-func (d *Digest) remove(key string, ver uint64) {
-	x, y := pairLanes(key, ver)
-	d.X = (d.X - x) & laneMask
-	d.Y = (d.Y - y) & laneMask
-}
+// SHA-1("<version>:<key>") as two 48-bit lanes X and Y, summed modulo 2^48; Redis keeps the
+// same sums with every write (PROTOCOL.md, "Maps"). String formats it as 24 hex digits.
+type Digest = wire.Digest

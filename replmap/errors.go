@@ -25,12 +25,16 @@ var (
 // ConflictError reports a guarded write whose key was not at the expected version; nothing
 // of the write was applied.
 type ConflictError struct {
-	Key      string
-	Expected uint64 // the version the write required (0: absent)
-	Actual   uint64 // the key's version in Redis (0: absent)
+	Key            string
+	Expected       uint64 // the version the write required (0: absent), unless ExpectedExists
+	ExpectedExists bool   // the write required the key to exist (Op.MustExist)
+	Actual         uint64 // the key's version in Redis (0: absent)
 }
 
 func (e *ConflictError) Error() string {
+	if e.ExpectedExists {
+		return fmt.Sprintf("replmap: version conflict on key %q: expected it to exist, it is absent", e.Key)
+	}
 	return fmt.Sprintf("replmap: version conflict on key %q: expected version %d, found %d", e.Key, e.Expected, e.Actual)
 }
 

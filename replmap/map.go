@@ -11,12 +11,8 @@ import (
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
-
-//go:embed scripts/write.lua
-var writeLua string
-
-var writeScript = channel.NewAppendScript(writeLua)
 
 // Map is a local replica of a replicated map, kept current from the map's channel, and the
 // way to write to it. Reads are served from memory. A Map is safe for concurrent use.
@@ -73,16 +69,16 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	meta, err := mapKey(cl, name, "meta")
+	k, err := mapKeys(cl, name)
 	if err != nil {
 		return nil, err
 	}
-	state, _ := cl.Key(name, "state")
+	meta, state := k.Meta, k.State
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Map[V]{
 		name: name, cl: cl, cfg: cfg, meta: meta, state: state,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), resnap: make(chan struct{}, 1),
-		w:       writer[V]{cl: cl, name: name, state: state, codec: cfg.Codec, maxKeyBytes: cfg.MaxKeyBytes, maxValBytes: cfg.MaxValueBytes},
+		w:       newWriter(cl, k, cfg),
 		opened:  time.Now(),
 		entries: make(map[string]entry[V]),
 		bad:     make(map[string]error),
@@ -106,11 +102,11 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 	return m, nil
 }
 
-// mapKey returns the Redis name of a key of map name, or an error naming a bad map name.
-func mapKey(cl *channel.Client, name, suffix string) (string, error) {
-	k, err := cl.Key(name, suffix)
+// mapKeys returns the Redis names of map name on cl, or an error naming a bad map name.
+func mapKeys(cl *channel.Client, name string) (wire.Keys, error) {
+	k, err := wire.KeysFor(cl.Config().Prefix, name)
 	if err != nil {
-		return "", fmt.Errorf("replmap: invalid map name %q: %w", name, err)
+		return wire.Keys{}, fmt.Errorf("replmap: invalid map name %q: %w", name, err)
 	}
 	return k, nil
 }

@@ -416,8 +416,8 @@ func TestVerifyDetectsATamperedReplica(t *testing.T) {
 			e := a.m.entries["k7"]
 			e.ver++
 			a.m.entries["k7"] = e
-			a.m.digest.remove("k7", e.ver-1)
-			a.m.digest.add("k7", e.ver)
+			a.m.digest.Remove("k7", e.ver-1)
+			a.m.digest.Add("k7", e.ver)
 		},
 		func() { delete(a.m.entries, "k8") }, // the digest still counts it: the key count differs
 		func() { a.m.digest.X++ },
@@ -602,5 +602,34 @@ func TestDivergedReplicaHealsByItself(t *testing.T) {
 		t.Fatal("the diverged replica stayed ready without reloading")
 	}
 	waitReady(t, a.m)
+	verify(t, a.m)
+}
+
+// A MustExist guard is checked by the write script: a set or delete of an absent key with it
+// is a conflict, and the write applies nothing.
+func TestMustExistGuard(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	a := openNode(t, srv.URL(), newPrefix(), "m", Config[string]{Codec: String{}})
+	waitReady(t, a.m)
+	ctx := context.Background()
+	_, err := a.m.Write(ctx, Op[string]{Key: "k", Value: "v", MustExist: true})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || !ce.ExpectedExists || ce.Actual != 0 {
+		t.Fatalf("set of an absent key that must exist: %v", err)
+	}
+	v1, _ := a.m.Set(ctx, "k", "one")
+	v2, err := a.m.Write(ctx, Op[string]{Key: "k", Value: "two", MustExist: true}, Op[string]{Key: "other", Value: "x"})
+	if err != nil || v2 <= v1 {
+		t.Fatalf("set of an existing key that must exist: %d, %v", v2, err)
+	}
+	if _, err := a.m.Write(ctx, Op[string]{Key: "gone", Delete: true, MustExist: true}, Op[string]{Key: "k", Value: "three"}); !errors.As(err, &ce) {
+		t.Fatalf("a write with a failing MustExist: %v", err)
+	}
+	if v, _, _ := a.m.Get("k"); v != "two" {
+		t.Fatalf("k = %q after a refused write, want two", v)
+	}
+	if _, err := a.m.Write(ctx, Op[string]{Key: "k", Guard: true, MustExist: true}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Guard and MustExist together: %v", err)
+	}
 	verify(t, a.m)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // run keeps the replica current until Close: it loads a snapshot, follows the channel from the
@@ -173,10 +173,11 @@ func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]erro
 		}
 		for i := 0; i+1 < len(c.elems); i += 2 {
 			key := c.elems[i]
-			ver, raw, ok := splitStored(c.elems[i+1])
-			if !ok {
-				return nil, nil, Digest{}, fmt.Errorf("replmap: key %q of map %q holds %q, not \"<version>:<value>\"", key, m.name, clip(c.elems[i+1]))
+			st, err := wire.ParseStored(c.elems[i+1])
+			if err != nil {
+				return nil, nil, Digest{}, fmt.Errorf("replmap: key %q of map %q: %w", key, m.name, err)
 			}
+			ver, raw := st.Version, st.Value
 			v, derr := decodeString(m.cfg.Codec, raw)
 			if derr != nil {
 				bad[key] = derr
@@ -185,7 +186,7 @@ func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]erro
 				delete(bad, key)
 			}
 			entries[key] = entry[V]{val: v, ver: ver, bad: derr != nil}
-			digest.add(key, ver) // while the next HSCAN is in flight
+			digest.Add(key, ver) // while the next HSCAN is in flight
 			pairs++
 		}
 		if m.cfg.Progress != nil {
@@ -195,7 +196,7 @@ func (m *Map[V]) scan(ctx context.Context) (map[string]entry[V], map[string]erro
 	if pairs != len(entries) { // a key came twice: count each once
 		digest = Digest{}
 		for k, e := range entries {
-			digest.add(k, e.ver)
+			digest.Add(k, e.ver)
 		}
 	}
 	return entries, bad, digest, nil
@@ -212,7 +213,7 @@ func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
 		m.mu.Unlock()
 		return errResnapshot
 	}
-	ops, err := decodeRecord(ev.Data)
+	ops, err := wire.DecodeRecord(ev.Data)
 	if err != nil {
 		m.stats.badRecords.Add(1)
 		m.cfg.Logger.Warn("redisync: skipped a message of the map's channel that is not a change record", "map", m.name, "seq", ev.Seq)
@@ -224,22 +225,22 @@ func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
 	m.mu.Lock()
 	m.epoch = ev.Epoch
 	for _, o := range ops {
-		cur, has := m.entries[o.key]
+		cur, has := m.entries[o.Key]
 		if has && cur.ver >= ev.Seq {
 			continue // the snapshot already holds this change or a newer one
 		}
-		ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
-		key := strings.Clone(o.key)
+		ch := Change[V]{Position: ev.Position, Key: o.Key, Deleted: o.Del, OldVersion: o.Old, Version: ev.Seq}
+		key := strings.Clone(o.Key)
 		if has {
-			m.digest.remove(key, cur.ver)
+			m.digest.Remove(key, cur.ver)
 		}
-		if o.del {
+		if o.Del {
 			if has {
 				delete(m.entries, key)
 				delete(m.bad, key)
 			}
 		} else {
-			raw := []byte(o.value)
+			raw := []byte(o.Value)
 			v, derr := m.cfg.Codec.Decode(raw)
 			m.entries[key] = entry[V]{val: v, ver: ev.Seq, bad: derr != nil}
 			if derr != nil {
@@ -249,7 +250,7 @@ func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
 			} else {
 				delete(m.bad, key)
 			}
-			m.digest.add(key, ev.Seq)
+			m.digest.Add(key, ev.Seq)
 			ch.Value, ch.Raw = v, raw
 		}
 		if changes != nil {
@@ -274,23 +275,6 @@ func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
 func (m *Map[V]) notifyLocked() {
 	close(m.changed)
 	m.changed = make(chan struct{})
-}
-
-// splitStored splits a stored "<version>:<value>".
-func splitStored(s string) (ver uint64, value string, ok bool) {
-	v, value, found := strings.Cut(s, ":")
-	if !found {
-		return 0, "", false
-	}
-	ver, err := strconv.ParseUint(v, 10, 64)
-	return ver, value, err == nil && ver > 0
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }
 
 func backoff(attempt int) time.Duration {

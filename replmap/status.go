@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Status is where a replica stands against Redis, as read by Map.Status.
@@ -54,14 +55,11 @@ func (m *Map[V]) Status(ctx context.Context) (Status, error) {
 	m.mu.RUnlock()
 	s.Staleness = m.Staleness()
 
-	logKey, err := m.cl.Key(m.name, "log")
-	if err != nil {
-		return Status{}, err
-	}
+	logKey := m.w.k.Log
 	rc := m.cl.Redis()
 	next := strconv.FormatUint(s.Applied.Seq+1, 10) + "-0"
 	rs := rc.DoMulti(ctx,
-		rc.B().Hmget().Key(m.meta).Field("epoch", "seq", "dx", "dy", "n").Build(),
+		rc.B().Hmget().Key(m.meta).Field(wire.MapMetaFields...).Build(),
 		// The log entry holding seq applied+1: the newest one whose id (its first seq) is at
 		// most that.
 		rc.B().Xrevrange().Key(logKey).End(next).Start("-").Count(1).Build(),
@@ -72,16 +70,16 @@ func (m *Map[V]) Status(ctx context.Context) (Status, error) {
 			return Status{}, fmt.Errorf("replmap: status of map %q: %w", m.name, err)
 		}
 	}
-	vs, _ := rs[0].ToArray()
-	f := make([]string, 5)
-	for i := 0; i < len(vs) && i < len(f); i++ {
-		f[i], _ = vs[i].ToString()
+	vs, err := rs[0].ToArray()
+	if err != nil {
+		return Status{}, fmt.Errorf("replmap: status of map %q: %w", m.name, err)
 	}
-	s.Head.Epoch = f[0]
-	s.Head.Seq, _ = strconv.ParseUint(f[1], 10, 64)
-	s.RedisDigest.X, _ = strconv.ParseUint(f[2], 10, 64)
-	s.RedisDigest.Y, _ = strconv.ParseUint(f[3], 10, 64)
-	s.RedisKeys, _ = strconv.Atoi(f[4])
+	meta, err := wire.ParseMapMeta(vs)
+	if err != nil {
+		return Status{}, fmt.Errorf("replmap: status of map %q: %w", m.name, err)
+	}
+	s.Head = channel.Position{Epoch: meta.Epoch, Seq: meta.Seq}
+	s.RedisDigest, s.RedisKeys = meta.Digest, meta.Keys
 
 	switch {
 	case s.Head.Epoch != s.Applied.Epoch:

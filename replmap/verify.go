@@ -3,10 +3,10 @@ package replmap
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Verification is the outcome of Verify: Redis's and the replica's digests at one position.
@@ -40,20 +40,15 @@ func (m *Map[V]) Verify(ctx context.Context) (Verification, error) {
 		if attempt > 0 {
 			sleep(ctx, 10*time.Millisecond)
 		}
-		vs, err := rc.Do(ctx, rc.B().Hmget().Key(m.meta).Field("epoch", "seq", "dx", "dy", "n").Build()).ToArray()
+		vs, err := rc.Do(ctx, rc.B().Hmget().Key(m.meta).Field(wire.MapMetaFields...).Build()).ToArray()
+		var meta wire.MapMeta
+		if err == nil {
+			meta, err = wire.ParseMapMeta(vs)
+		}
 		if err != nil {
 			return Verification{}, fmt.Errorf("replmap: verify map %q: %w", m.name, err)
 		}
-		f := make([]string, len(vs))
-		for i, v := range vs {
-			f[i], _ = v.ToString()
-		}
-		var v Verification
-		v.Position.Epoch = f[0]
-		v.Position.Seq, _ = strconv.ParseUint(f[1], 10, 64)
-		v.Redis.X, _ = strconv.ParseUint(f[2], 10, 64)
-		v.Redis.Y, _ = strconv.ParseUint(f[3], 10, 64)
-		v.RedisKeys, _ = strconv.Atoi(f[4])
+		v := Verification{Position: channel.Position{Epoch: meta.Epoch, Seq: meta.Seq}, Redis: meta.Digest, RedisKeys: meta.Keys}
 
 		got, err := m.digestAt(ctx, v.Position)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Change is one operation of a write, as watched or passed to Config.OnChange.
@@ -43,7 +44,7 @@ func Watch[V any](ctx context.Context, cl *channel.Client, name string, from cha
 	if codec == nil {
 		codec = JSON[V]{}
 	}
-	if _, err := mapKey(cl, name, "meta"); err != nil {
+	if _, err := mapKeys(cl, name); err != nil {
 		return func(yield func(Change[V], error) bool) { yield(Change[V]{}, err) }
 	}
 	// Created here, not in the loop: with FromNow the start is fixed when Watch returns.
@@ -75,19 +76,19 @@ func Watch[V any](ctx context.Context, cl *channel.Client, name string, from cha
 
 // changesOf decodes a message of a map's channel into the changes of its write, in order.
 func changesOf[V any](ev channel.Event, codec Codec[V]) ([]Change[V], error) {
-	ops, err := decodeRecord(ev.Data)
+	ops, err := wire.DecodeRecord(ev.Data)
 	if err != nil {
 		return nil, err
 	}
 	changes := make([]Change[V], len(ops))
 	for i, o := range ops {
-		ch := Change[V]{Position: ev.Position, Key: o.key, Deleted: o.del, OldVersion: o.old, Version: ev.Seq}
-		if !o.del {
-			ch.Raw = []byte(o.value)
+		ch := Change[V]{Position: ev.Position, Key: o.Key, Deleted: o.Del, OldVersion: o.Old, Version: ev.Seq}
+		if !o.Del {
+			ch.Raw = []byte(o.Value)
 			v, derr := codec.Decode(ch.Raw)
 			ch.Value = v
 			if derr != nil {
-				ch.Err = &DecodeError{Key: o.key, Version: ev.Seq, Err: derr}
+				ch.Err = &DecodeError{Key: o.Key, Version: ev.Seq, Err: derr}
 			}
 		}
 		changes[i] = ch

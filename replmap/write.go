@@ -7,19 +7,22 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/redis/rueidis"
-
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Op is one operation of an atomic Write: set Key to Value, or delete Key when Delete is set.
-// When Guard is set the whole write applies only if Key is at version IfVersion (0: absent).
+// Guards make the whole write apply only if Key is as expected, checked by the write script
+// in Redis: with Guard, only if Key is at version IfVersion (0: only if absent); with
+// MustExist, only if Key exists, whatever its version. Otherwise the write is a
+// *ConflictError and nothing of it applies.
 type Op[V any] struct {
 	Key       string
 	Value     V
 	Delete    bool
 	Guard     bool
 	IfVersion uint64
+	MustExist bool
 }
 
 // Set sets key to v and returns the new version: the seq of the write.
@@ -77,10 +80,23 @@ func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 
 // writer is what a write needs to know of its map.
 type writer[V any] struct {
-	cl                       *channel.Client
-	name, state              string
+	app                      *wire.Appender // this writer's producer
+	k                        wire.Keys
 	codec                    Codec[V]
 	maxKeyBytes, maxValBytes int
+	maxBatchBytes            int
+}
+
+func newWriter[V any](cl *channel.Client, k wire.Keys, cfg Config[V]) writer[V] {
+	cc := cl.Config()
+	return writer[V]{
+		app: &wire.Appender{
+			RC: cl.Redis(), Prefix: cc.Prefix, Producer: wire.RandomID(), Window: cc.IdempotencyWindow,
+			MaxLen: max(cc.MaxLen, 0), MaxAge: cc.MaxAge, Sharded: cc.Sharded,
+			MinReplicas: cc.MinReplicas, ReplicaTimeout: cc.ReplicaTimeout,
+		},
+		k: k, codec: cfg.Codec, maxKeyBytes: cfg.MaxKeyBytes, maxValBytes: cfg.MaxValueBytes, maxBatchBytes: cc.MaxBatchBytes,
+	}
 }
 
 // write validates ops, runs the write script, and returns the write's position.
@@ -113,67 +129,39 @@ func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Positi
 			kind, value = "s", string(b)
 		}
 		guard := ""
-		if o.Guard {
+		switch {
+		case o.Guard && o.MustExist:
+			return channel.Position{}, fmt.Errorf("%w: key %q has both Guard and MustExist", ErrInvalid, o.Key)
+		case o.Guard:
 			guard = strconv.FormatUint(o.IfVersion, 10)
+		case o.MustExist:
+			guard = "e"
 		}
 		size += len(o.Key) + len(value)
 		args = append(args, kind, o.Key, value, guard)
 	}
-	if limit := w.cl.Config().MaxBatchBytes; size > limit {
+	if limit := w.maxBatchBytes; size > limit {
 		return channel.Position{}, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
 	}
-	vs, err := w.cl.ExecAppend(ctx, w.name, writeScript, []string{w.state}, args)
-	if errors.Is(err, channel.ErrNotReplicated) {
-		pos, perr := parseWriteReply(vs, ops)
-		if perr != nil {
-			return channel.Position{}, perr
-		}
-		return pos, err // applied, but not confirmed by enough replicas
-	}
-	if err != nil {
+	vs, err := w.app.Append(ctx, wire.Write, w.k, []string{w.k.State}, args)
+	if err != nil && !errors.Is(err, channel.ErrNotReplicated) {
 		return channel.Position{}, err
 	}
-	return parseWriteReply(vs, ops)
-}
-
-func parseWriteReply[V any](vs []rueidis.RedisMessage, ops []Op[V]) (channel.Position, error) {
-	strs := make([]string, len(vs))
-	for i, v := range vs {
-		var err error
-		if strs[i], err = v.ToString(); err != nil {
-			return channel.Position{}, fmt.Errorf("replmap: write script value %d: %w", i, err)
-		}
+	r, perr := wire.ParseWrite(vs, len(ops))
+	if perr != nil {
+		return channel.Position{}, fmt.Errorf("replmap: write to map %q: %w", w.k.Name, perr)
 	}
-	bad := fmt.Errorf("replmap: write script returned %q", strs)
-	if len(strs) < 3 {
-		return channel.Position{}, bad
-	}
-	seq, err := strconv.ParseUint(strs[1], 10, 64)
-	if err != nil {
-		return channel.Position{}, bad
-	}
-	switch strs[2] {
-	case "ok", "dup":
-		if seq == 0 {
-			return channel.Position{}, bad
-		}
-		return channel.Position{Epoch: strs[0], Seq: seq}, nil
-	case "notfound":
+	switch r.Status {
+	case wire.WriteNotFound:
 		keys := make([]string, len(ops))
 		for i, o := range ops {
 			keys[i] = strconv.Quote(o.Key)
 		}
 		return channel.Position{}, fmt.Errorf("%w: %s (nothing was written)", ErrNotFound, strings.Join(keys, ", "))
-	case "conflict":
-		if len(strs) != 5 {
-			return channel.Position{}, bad
-		}
-		i, err1 := strconv.Atoi(strs[3])
-		actual, err2 := strconv.ParseUint(strs[4], 10, 64)
-		if err1 != nil || err2 != nil || i < 1 || i > len(ops) {
-			return channel.Position{}, bad
-		}
-		return channel.Position{}, &ConflictError{Key: ops[i-1].Key, Expected: ops[i-1].IfVersion, Actual: actual}
+	case wire.WriteConflict:
+		o := ops[r.Index]
+		return channel.Position{}, &ConflictError{Key: o.Key, Expected: o.IfVersion, ExpectedExists: o.MustExist, Actual: r.Actual}
 	}
-	return channel.Position{}, bad
+	// With channel.ErrNotReplicated the write was applied: its position, and the error.
+	return channel.Position{Epoch: r.Epoch, Seq: r.Seq}, err
 }

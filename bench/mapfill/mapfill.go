@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Epoch is the epoch Fill writes into the map's channel hash.
@@ -30,10 +32,9 @@ type Options struct {
 	Keys int
 	// ValueBytes is the size of every value: as many 'v' bytes.
 	ValueBytes int
-	// Lanes, when set, returns the two 48-bit digest lanes of a (key, version) pair, and Fill
-	// stores their sums as the map's digest, so that a replica's Verify matches. When nil the
-	// digest is stored as zero: a replica loads and follows the map all the same, but Verify
-	// reports a mismatch (and makes the replica load a new snapshot).
+	// Lanes returns the two 48-bit digest lanes of a (key, version) pair; Fill stores their
+	// sums as the map's digest, so that a replica's Verify matches. Default: the protocol's
+	// (wire.Lanes).
 	Lanes func(key string, version uint64) (x, y uint64)
 }
 
@@ -49,8 +50,14 @@ func Key(i int) string { return fmt.Sprintf("key:%07d", i) }
 // and the digest. It leaves no log: the map's history starts after the head, as if the log had
 // been trimmed, so a replica must load the state to have the keys.
 func Fill(ctx context.Context, rc rueidis.Client, o Options) error {
-	meta := o.Prefix + ":{" + o.Name + "}:meta"
-	state := o.Prefix + ":{" + o.Name + "}:state"
+	k, err := wire.KeysFor(o.Prefix, o.Name)
+	if err != nil {
+		return fmt.Errorf("mapfill: %w", err)
+	}
+	meta, state := k.Meta, k.State
+	if o.Lanes == nil {
+		o.Lanes = wire.Lanes
+	}
 	value := strings.Repeat("v", o.ValueBytes)
 	var dx, dy uint64
 	var cmds rueidis.Commands
@@ -71,10 +78,8 @@ func Fill(ctx context.Context, rc rueidis.Client, o Options) error {
 		for i := start; i < min(start+fieldsPerHset, o.Keys); i++ {
 			key, ver := Key(i), uint64(i+1)
 			cmd = cmd.FieldValue(key, strconv.FormatUint(ver, 10)+":"+value)
-			if o.Lanes != nil {
-				x, y := o.Lanes(key, ver)
-				dx, dy = (dx+x)&laneMask, (dy+y)&laneMask
-			}
+			x, y := o.Lanes(key, ver)
+			dx, dy = (dx+x)&laneMask, (dy+y)&laneMask
 		}
 		if cmds = append(cmds, cmd.Build()); len(cmds) == hsetsPerTrip {
 			if err := flush(); err != nil {
@@ -85,9 +90,9 @@ func Fill(ctx context.Context, rc rueidis.Client, o Options) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	err := rc.Do(ctx, rc.B().Hset().Key(meta).FieldValue().FieldValue("epoch", Epoch).
+	err = rc.Do(ctx, rc.B().Hset().Key(meta).FieldValue().FieldValue("epoch", Epoch).
 		FieldValue("seq", strconv.Itoa(o.Keys)).FieldValue("dx", strconv.FormatUint(dx, 10)).
-		FieldValue("dy", strconv.FormatUint(dy, 10)).FieldValue("n", strconv.Itoa(o.Keys)).Build()).Error()
+		FieldValue("dy", strconv.FormatUint(dy, 10)).FieldValue("n", strconv.Itoa(o.Keys)).FieldValue("kind", string(wire.KindMap)).Build()).Error()
 	if err != nil {
 		return fmt.Errorf("mapfill: HSET %s: %w", meta, err)
 	}

@@ -1,6 +1,6 @@
 // The Lua scripts of the protocol, run as-is (PROTOCOL.md: "a client in another language
 // should run those same scripts"). The build copies them from the repository's
-// channel/scripts and replmap/scripts into dist/scripts; nothing here rewrites them.
+// internal/wire/scripts into dist/scripts; nothing here rewrites them.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-package channel
+package wire
 
 import (
 	"strconv"
@@ -33,15 +33,15 @@ func TestDecodeEnvelope(t *testing.T) {
 	}
 	for _, tc := range valid {
 		t.Run(tc.name, func(t *testing.T) {
-			env, err := decodeEnvelope(tc.msg)
+			env, err := DecodeEnvelope(tc.msg)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			if env.epoch != "ab" || env.first != tc.first || strings.Join(env.data, "|") != strings.Join(tc.data, "|") {
+			if env.Epoch != "ab" || env.First != tc.first || strings.Join(env.Data, "|") != strings.Join(tc.data, "|") {
 				t.Fatalf("got %+v", env)
 			}
-			if env.last() != tc.first+uint64(len(tc.data))-1 {
-				t.Fatalf("last = %d", env.last())
+			if env.Last() != tc.first+uint64(len(tc.data))-1 {
+				t.Fatalf("last = %d", env.Last())
 			}
 		})
 	}
@@ -65,7 +65,7 @@ func TestDecodeEnvelope(t *testing.T) {
 	}
 	for name, msg := range junk {
 		t.Run("junk/"+name, func(t *testing.T) {
-			if env, err := decodeEnvelope(msg); err == nil {
+			if env, err := DecodeEnvelope(msg); err == nil {
 				t.Fatalf("decoded junk as %+v", env)
 			}
 		})
@@ -77,45 +77,27 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(encodeEnvelope("e", 1, 2, []string{"a", "", "bc"}))
 	f.Add("rs1 ab 1 0 99999999999 1\nx")
 	f.Fuzz(func(t *testing.T, msg string) {
-		env, err := decodeEnvelope(msg) // must not panic
+		env, err := DecodeEnvelope(msg) // must not panic
 		if err != nil {
 			return
 		}
 		// Whatever decodes re-encodes to an envelope that decodes to the same thing.
-		again, err := decodeEnvelope(encodeEnvelope(env.epoch, env.first, env.ms, env.data))
-		if err != nil || again.first != env.first || strings.Join(again.data, "\x00|") != strings.Join(env.data, "\x00|") {
+		again, err := DecodeEnvelope(encodeEnvelope(env.Epoch, env.First, env.Ms, env.Data))
+		if err != nil || again.First != env.First || strings.Join(again.Data, "\x00|") != strings.Join(env.Data, "\x00|") {
 			t.Fatalf("round trip of %q: %+v, %v", msg, again, err)
 		}
 	})
 }
 
 func TestCheckName(t *testing.T) {
-	for _, ok := range []string{"orders", "a:b", "with space", "ünïcode", strings.Repeat("x", maxNameLen)} {
-		if err := checkName(ok); err != nil {
-			t.Errorf("checkName(%q) = %v", ok, err)
+	for _, ok := range []string{"orders", "a:b", "with space", "ünïcode", strings.Repeat("x", MaxNameLen)} {
+		if err := CheckName(ok); err != nil {
+			t.Errorf("CheckName(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a{b", "a}b", "new\nline", strings.Repeat("x", maxNameLen+1)} {
-		if err := checkName(bad); err == nil {
-			t.Errorf("checkName(%q) accepted", bad)
+	for _, bad := range []string{"", "a{b", "a}b", "new\nline", strings.Repeat("x", MaxNameLen+1)} {
+		if err := CheckName(bad); err == nil {
+			t.Errorf("CheckName(%q) accepted", bad)
 		}
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	bad := map[string]Config{
-		"negative max age":      {MaxAge: -1},
-		"batch below message":   {MaxBatchBytes: 10, MaxMessageBytes: 100},
-		"short idem window":     {IdempotencyWindow: 10},
-		"envelope below batch":  {MaxEnvelopeBytes: 10},
-		"negative message size": {MaxMessageBytes: -1},
-	}
-	for name, cfg := range bad {
-		if err := cfg.withDefaults().validate(); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	if err := (Config{}).withDefaults().validate(); err != nil {
-		t.Fatalf("defaults rejected: %v", err)
 	}
 }

@@ -15,7 +15,7 @@ local maxlen = tonumber(ARGV[7])
 local maxage = tonumber(ARGV[8])
 local first_op = 9                -- then four arguments per op: kind ("s" set, "d" delete),
 local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the version the key must
-                                  -- have ("" for any, "0" for absent)
+                                  -- have ("" for any, "0" for absent, "e" for any but absent)
 local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
 
 local acl = append_acl(meta, log, idem, token, pubcmd, pubchan)
@@ -44,7 +44,7 @@ for i = 1, nops do
   end
   old[i] = ver
   local want = ARGV[a + 3]
-  if want ~= '' and tonumber(want) ~= ver then
+  if (want == 'e' and ver == 0) or (want ~= '' and want ~= 'e' and tonumber(want) ~= ver) then
     return {epoch, '0', 'conflict', tostring(i), string.format('%d', ver)}
   end
 end

@@ -1,4 +1,4 @@
-package channel
+package wire
 
 import (
 	"context"
@@ -10,25 +10,26 @@ import (
 )
 
 func TestLowWaterMarkWaitsForCallsInDoubt(t *testing.T) {
-	st := &pubState{unsettled: map[uint64]time.Time{}, window: time.Hour}
-	t1, low := st.issue()
+	a := &Appender{Window: time.Hour}
+	st := a.tokensOf("c")
+	t1, low := st.issue(a)
 	if low != t1 {
 		t.Fatalf("first token %d, low %d", t1, low)
 	}
-	st.settle(t1, true) // its connection failed: an attempt may still reach Redis
-	t2, low := st.issue()
+	st.settle(a, t1, true) // its connection failed: an attempt may still reach Redis
+	t2, low := st.issue(a)
 	if low != t1 {
 		t.Fatalf("low-water mark %d passed token %d, still in doubt", low, t1)
 	}
-	st.settle(t2, false)
-	t3, low := st.issue()
+	st.settle(a, t2, false)
+	t3, low := st.issue(a)
 	if low != t1 || t3 != t2+1 {
 		t.Fatalf("low %d, token %d", low, t3)
 	}
 	// Once the window has passed, a token in doubt is forgotten.
 	st.unsettled[t1] = time.Now().Add(-time.Second)
-	st.settle(t3, false)
-	if _, low = st.issue(); low == t1 {
+	st.settle(a, t3, false)
+	if _, low = st.issue(a); low == t1 {
 		t.Fatalf("an expired token still holds the low-water mark")
 	}
 }
@@ -49,7 +50,7 @@ func TestTransient(t *testing.T) {
 		{"client closed", live, rueidis.ErrClosing, false},
 	}
 	for _, tc := range cases {
-		if got := transient(tc.ctx, tc.err); got != tc.want {
+		if got := Transient(tc.ctx, tc.err); got != tc.want {
 			t.Errorf("%s: transient = %v, want %v", tc.name, got, tc.want)
 		}
 	}
