@@ -115,13 +115,13 @@ test('names: 1 to 256 bytes, no braces, no control characters', () => {
 });
 
 test('an appending script is lib.lua and its own file joined with nothing between, run as-is', () => {
-  const lib = readFileSync(path.join(repoRoot, 'channel/scripts/lib.lua'), 'utf8');
-  const pub = readFileSync(path.join(repoRoot, 'channel/scripts/publish.lua'), 'utf8');
-  const write = readFileSync(path.join(repoRoot, 'replmap/scripts/write.lua'), 'utf8');
+  const lib = readFileSync(path.join(repoRoot, 'internal/wire/scripts/lib.lua'), 'utf8');
+  const pub = readFileSync(path.join(repoRoot, 'internal/wire/scripts/publish.lua'), 'utf8');
+  const write = readFileSync(path.join(repoRoot, 'internal/wire/scripts/write.lua'), 'utf8');
   assert.equal(scripts().publish.text, lib + pub);
   assert.equal(scripts().write.text, lib + write);
   assert.equal(scripts().publish.sha, createHash('sha1').update(lib + pub).digest('hex'));
-  assert.equal(scripts().fetch.text, readFileSync(path.join(repoRoot, 'channel/scripts/fetch.lua'), 'utf8'));
+  assert.equal(scripts().fetch.text, readFileSync(path.join(repoRoot, 'internal/wire/scripts/fetch.lua'), 'utf8'));
   assert.equal(appendScript('publish.lua').sha, scripts().publish.sha);
   assert.ok(scriptDir.endsWith(path.join('dist', 'scripts')));
 });
