@@ -223,13 +223,8 @@ func (n *Node) writeKey(w http.ResponseWriter, r *http.Request, del bool) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.WriteTimeout)
 	defer cancel()
-	op := replmap.Op[[]byte]{Key: key, Value: value, Delete: del, Guard: pre.guard, IfVersion: pre.ifVersion}
-	var seq uint64
-	if pre.exists {
-		seq, err = writeIfExists(ctx, h.m, op)
-	} else {
-		seq, err = h.m.Write(ctx, op)
-	}
+	op := replmap.Op[[]byte]{Key: key, Value: value, Delete: del, Guard: pre.guard, IfVersion: pre.ifVersion, MustExist: pre.exists}
+	seq, err := h.m.Write(ctx, op)
 	var ce *replmap.ConflictError
 	switch {
 	case err == nil:
@@ -256,29 +251,6 @@ func (n *Node) writeKey(w http.ResponseWriter, r *http.Request, del bool) {
 	default:
 		h.writes.failed.Add(1)
 		n.writeFailure(w, r, err, "write to map "+strconv.Quote(h.name))
-	}
-}
-
-// writeIfExists makes op conditional on the key existing at any version: it guards with the
-// version the replica holds and, when another write got there first and the key still exists,
-// tries again with the newer version.
-func writeIfExists(ctx context.Context, m *replmap.Map[[]byte], op replmap.Op[[]byte]) (uint64, error) {
-	_, ver, err := m.Get(op.Key)
-	if errors.Is(err, replmap.ErrNotFound) {
-		return 0, &replmap.ConflictError{Key: op.Key}
-	}
-	if err != nil {
-		return 0, err
-	}
-	op.Guard = true
-	for attempt := 0; ; attempt++ {
-		op.IfVersion = ver
-		seq, err := m.Write(ctx, op)
-		var ce *replmap.ConflictError
-		if !errors.As(err, &ce) || ce.Actual == 0 || attempt == 10 {
-			return seq, err
-		}
-		ver = ce.Actual
 	}
 }
 
