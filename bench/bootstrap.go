@@ -74,7 +74,7 @@ func runBootstrap(ctx context.Context, r *Runner, res *Result) (err error) {
 		return err
 	}
 	defer wcl.Close()
-	w, err := replmap.OpenCache(ctx, wcl, name, replmap.Config[string]{Codec: replmap.String{}, CacheSize: 1, Logger: r.cfg.Logger})
+	w, err := replmap.OpenCache(ctx, wcl, name, replmap.CacheConfig[string]{Codec: replmap.String{}, Size: 1, Logger: r.cfg.Logger})
 	if err != nil {
 		return err
 	}

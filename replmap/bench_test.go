@@ -52,7 +52,7 @@ func BenchmarkBootstrap(b *testing.B) {
 	}
 	// The writer is a near-cache: it holds no replica of its own to skew the figures.
 	wn := openNode(b, srv.URL(), prefix, "unused", Config[string]{Codec: String{}})
-	w, err := OpenCache(context.Background(), wn.cl, "big", Config[string]{Codec: String{}, CacheSize: 1, Logger: quiet})
+	w, err := OpenCache(context.Background(), wn.cl, "big", CacheConfig[string]{Codec: String{}, Size: 1, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/redisync/redisync/internal/wire"
 )
 
-// DefaultCacheSize is the default of Config.CacheSize.
+// DefaultCacheSize is the default of CacheConfig.Size.
 const DefaultCacheSize = 10000
 
 // Cache is a near-cache of a replicated map, for maps too large to hold on every node: it
-// holds at most Config.CacheSize keys (absent ones included), evicting the least recently used,
+// holds at most CacheConfig.Size keys (absent ones included), evicting the least recently used,
 // reads a key it does not hold from Redis, and keeps what it holds current from the map's
 // channel, so it is never staler than the channel's propagation delay.
 //
@@ -28,7 +28,7 @@ const DefaultCacheSize = 10000
 type Cache[V any] struct {
 	name  string
 	cl    *channel.Client
-	cfg   Config[V]
+	cfg   CacheConfig[V]
 	meta  string
 	state string
 	w     writer[V]
@@ -64,11 +64,8 @@ type fetch[V any] struct {
 
 // OpenCache opens a near-cache of the map called name on cl. It follows the map's channel from
 // its head at the time of the call; it loads nothing up front.
-func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg Config[V]) (*Cache[V], error) {
+func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg CacheConfig[V]) (*Cache[V], error) {
 	cfg = cfg.withDefaults()
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = DefaultCacheSize
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -83,7 +80,7 @@ func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg 
 	}
 	c := &Cache[V]{
 		name: name, cl: cl, cfg: cfg, meta: meta, state: state,
-		w:       newWriter(cl, k, cfg),
+		w:       newWriter(cl, k, cfg.Codec, cfg.MaxKeyBytes, cfg.MaxValueBytes),
 		epoch:   head.Epoch,
 		items:   make(map[string]*list.Element),
 		lru:     list.New(),
@@ -207,7 +204,7 @@ func (c *Cache[V]) insertLocked(it *cacheItem[V]) {
 		return
 	}
 	c.items[it.key] = c.lru.PushFront(it)
-	for c.lru.Len() > c.cfg.CacheSize {
+	for c.lru.Len() > c.cfg.Size {
 		old := c.lru.Remove(c.lru.Back()).(*cacheItem[V])
 		delete(c.items, old.key)
 		c.evictions.Add(1)

@@ -14,7 +14,7 @@ import (
 
 func openCache(t *testing.T, n node[string], name string, size int) *Cache[string] {
 	t.Helper()
-	c, err := OpenCache(context.Background(), n.cl, name, Config[string]{Codec: String{}, CacheSize: size, Logger: quiet})
+	c, err := OpenCache(context.Background(), n.cl, name, CacheConfig[string]{Codec: String{}, Size: size, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,6 @@ type Config[V any] struct {
 	// Progress, when set, is called while a snapshot loads with the keys loaded so far and
 	// the map's size when the load began.
 	Progress func(loaded, total int)
-	// CacheSize is, for a Cache, the most keys it holds. Default DefaultCacheSize.
-	CacheSize int
 	// ScanCount is the number of keys asked for per HSCAN while loading a snapshot.
 	// Default DefaultScanCount.
 	ScanCount int
@@ -80,10 +78,55 @@ func (c Config[V]) validate() error {
 		return fmt.Errorf("replmap: MaxValueBytes %d is negative", c.MaxValueBytes)
 	case c.MaxStaleness < 0:
 		return fmt.Errorf("replmap: MaxStaleness %v is negative", c.MaxStaleness)
-	case c.CacheSize < 0:
-		return fmt.Errorf("replmap: CacheSize %d is negative", c.CacheSize)
 	case c.ScanCount < 1:
 		return fmt.Errorf("replmap: ScanCount %d is below 1", c.ScanCount)
+	}
+	return nil
+}
+
+// CacheConfig configures a Cache (OpenCache). A zero field takes the default named in its
+// comment.
+type CacheConfig[V any] struct {
+	// Codec turns values into bytes and back. Default JSON[V].
+	Codec Codec[V]
+	// MaxKeyBytes bounds a key written through the cache. Default DefaultMaxKeyBytes.
+	MaxKeyBytes int
+	// MaxValueBytes bounds an encoded value written through the cache. Default
+	// DefaultMaxValueBytes.
+	MaxValueBytes int
+	// Size is the most keys the cache holds, absent ones included. Default DefaultCacheSize.
+	Size int
+	// Logger receives resets of the map's channel. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c CacheConfig[V]) withDefaults() CacheConfig[V] {
+	if c.Codec == nil {
+		c.Codec = JSON[V]{}
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = DefaultMaxKeyBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if c.Size == 0 {
+		c.Size = DefaultCacheSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c CacheConfig[V]) validate() error {
+	switch {
+	case c.MaxKeyBytes < 1:
+		return fmt.Errorf("replmap: MaxKeyBytes %d is below 1", c.MaxKeyBytes)
+	case c.MaxValueBytes < 0:
+		return fmt.Errorf("replmap: MaxValueBytes %d is negative", c.MaxValueBytes)
+	case c.Size < 1:
+		return fmt.Errorf("replmap: cache Size %d is below 1", c.Size)
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ func TestReadOnlyUserHoldsAReplica(t *testing.T) {
 		t.Fatalf("reader's replica: d = %q, %v", v, err)
 	}
 	verify(t, r.m)
-	c, err := OpenCache(ctx, r.cl, "m", Config[string]{Codec: String{}})
+	c, err := OpenCache(ctx, r.cl, "m", CacheConfig[string]{Codec: String{}})
 	if err != nil {
 		t.Fatal(err)
 	}

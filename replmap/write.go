@@ -87,7 +87,7 @@ type writer[V any] struct {
 	maxBatchBytes            int
 }
 
-func newWriter[V any](cl *channel.Client, k wire.Keys, cfg Config[V]) writer[V] {
+func newWriter[V any](cl *channel.Client, k wire.Keys, codec Codec[V], maxKey, maxVal int) writer[V] {
 	cc := cl.Config()
 	return writer[V]{
 		app: &wire.Appender{
@@ -95,7 +95,7 @@ func newWriter[V any](cl *channel.Client, k wire.Keys, cfg Config[V]) writer[V] 
 			MaxLen: max(cc.MaxLen, 0), MaxAge: cc.MaxAge, Sharded: cc.Sharded,
 			MinReplicas: cc.MinReplicas, ReplicaTimeout: cc.ReplicaTimeout,
 		},
-		k: k, codec: cfg.Codec, maxKeyBytes: cfg.MaxKeyBytes, maxValBytes: cfg.MaxValueBytes, maxBatchBytes: cc.MaxBatchBytes,
+		k: k, codec: codec, maxKeyBytes: maxKey, maxValBytes: maxVal, maxBatchBytes: cc.MaxBatchBytes,
 	}
 }
 

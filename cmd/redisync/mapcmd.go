@@ -10,18 +10,25 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/redisync/redisync/replmap"
 	"github.com/spf13/cobra"
+
+	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/replmap"
 )
 
 // exitConflict is the exit code of a write whose --if-version did not match.
 const exitConflict = 3
 
-// openMap connects to Redis and opens the map called name with raw byte values. cfg's Codec
-// and Logger are set here. closeAll closes the map, then the connection.
+// openMap connects to Redis and opens the map called name, which must exist (see
+// requireMap), with raw byte values. cfg's Codec and Logger are set here. closeAll closes
+// the map, then the connection.
 func (g *globals) openMap(ctx context.Context, name string, cfg replmap.Config[[]byte]) (m *replmap.Map[[]byte], closeAll func(), err error) {
 	_, cl, closeConn, err := g.open(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := g.requireMap(ctx, cl, name); err != nil {
+		closeConn()
 		return nil, nil, err
 	}
 	cfg.Codec = replmap.Bytes{}
@@ -48,18 +55,43 @@ func (g *globals) openReplica(ctx context.Context, name string, cfg replmap.Conf
 }
 
 // openKeys opens the map called name for single-key reads and writes, loading nothing: a
-// near-cache of one key, which reads through to Redis.
-func (g *globals) openKeys(ctx context.Context, name string) (*replmap.Cache[[]byte], func(), error) {
+// near-cache of one key, which reads through to Redis. It returns the channel client too.
+func (g *globals) openKeys(ctx context.Context, name string) (*replmap.Cache[[]byte], *channel.Client, func(), error) {
 	_, cl, closeConn, err := g.open(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	c, err := replmap.OpenCache(ctx, cl, name, replmap.Config[[]byte]{Codec: replmap.Bytes{}, CacheSize: 1, Logger: g.logger(os.Stderr)})
+	c, err := replmap.OpenCache(ctx, cl, name, replmap.CacheConfig[[]byte]{Codec: replmap.Bytes{}, Size: 1, Logger: g.logger(os.Stderr)})
 	if err != nil {
 		closeConn()
-		return nil, nil, g.explain(err)
+		return nil, nil, nil, g.explain(err)
 	}
-	return c, func() { c.Close(); closeConn() }, nil
+	return c, cl, func() { c.Close(); closeConn() }, nil
+}
+
+// requireMap returns nil when name is a map that exists: one that has been written to, even
+// if every key was deleted since. A name never written to (no kind stored, no history) is
+// an exit-1 error saying the map does not exist, rather than an empty map; a channel is a
+// *channel.KindError.
+func (g *globals) requireMap(ctx context.Context, cl *channel.Client, name string) error {
+	kind, err := cl.Kind(ctx, name)
+	switch {
+	case err != nil:
+		return g.explain(err)
+	case kind == channel.KindMap:
+		return nil
+	case kind != "":
+		return &channel.KindError{Name: name, Kind: kind, Want: channel.KindMap}
+	}
+	// No kind stored: never written, or written before kinds were stored (it has a log then).
+	head, err := cl.Head(ctx, name)
+	if err != nil {
+		return g.explain(fmt.Errorf("reading the head of %q: %w", name, err))
+	}
+	if head.Epoch != "" || head.Seq != 0 {
+		return nil
+	}
+	return &exitCodeError{code: 1, msg: fmt.Sprintf("map %q does not exist (nothing was ever written to it in namespace %q)", name, g.prefix)}
 }
 
 // writeKey makes the one write of the set and del commands within --timeout and prints its
@@ -67,7 +99,7 @@ func (g *globals) openKeys(ctx context.Context, name string) (*replmap.Cache[[]b
 func writeKey(cmd *cobra.Command, g *globals, name string, op replmap.Op[[]byte]) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 	defer cancel()
-	m, closeAll, err := g.openKeys(ctx, name)
+	m, _, closeAll, err := g.openKeys(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -102,9 +134,6 @@ func versionText(v uint64) string {
 	}
 	return "version " + strconv.FormatUint(v, 10)
 }
-
-// ifVersionUsage is the help of --if-version, shared by set and del.
-const ifVersionUsage = "write only if the key is at this version (0: only if absent); otherwise exit with code 3"
 
 // explain adds to a deadline error that it was --timeout that ran out.
 func (g *globals) explain(err error) error {
