@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redisync/redisync/bench/mapfill"
+	"github.com/redisync/redisync/internal/bench/mapfill"
 	"github.com/redisync/redisync/internal/redistest"
 )
 

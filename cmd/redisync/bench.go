@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/redisync/redisync/bench"
+	"github.com/redisync/redisync/internal/bench"
 )
 
 func newBenchCmd(g *globals) *cobra.Command {

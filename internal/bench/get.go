@@ -16,7 +16,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/redisync/redisync/bench/mapfill"
+	"github.com/redisync/redisync/internal/bench/mapfill"
 	"github.com/redisync/redisync/replmap"
 )
 

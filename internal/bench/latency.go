@@ -3,7 +3,7 @@ package bench
 import (
 	"context"
 
-	"github.com/redisync/redisync/bench/mapfill"
+	"github.com/redisync/redisync/internal/bench/mapfill"
 )
 
 // Target of the latency scenarios: redisync's p99 at TargetLatencyRate is at most this ratio of
