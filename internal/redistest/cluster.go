@@ -67,6 +67,7 @@ type Cluster struct {
 // t.Cleanup kills every process.
 func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
+	skipShort(t)
 	if opts.NodeTimeout <= 0 {
 		opts.NodeTimeout = DefaultClusterNodeTimeout
 	}

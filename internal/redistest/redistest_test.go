@@ -63,6 +63,9 @@ func TestArgs(t *testing.T) {
 }
 
 func TestBadArgsFail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server; skipped with -short")
+	}
 	ft := &fatalRecorder{TB: t}
 	done := make(chan struct{})
 	go func() {
@@ -128,6 +131,9 @@ func TestKillReapsProcess(t *testing.T) {
 }
 
 func TestCleanupKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server; skipped with -short")
+	}
 	var pid int
 	t.Run("owner", func(t *testing.T) {
 		pid = Start(t, Options{}).cmd.Process.Pid

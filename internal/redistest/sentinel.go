@@ -81,6 +81,7 @@ type Sentinel struct {
 // failure; t.Cleanup kills every process.
 func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 	t.Helper()
+	skipShort(t)
 	if opts.MasterName == "" {
 		opts.MasterName = DefaultMasterName
 	}

@@ -83,6 +83,7 @@ type Server struct {
 // kills the process and removes its data directory.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	skipShort(t)
 	s := newServer(t, opts)
 	if err := s.start(); err != nil {
 		t.Fatalf("%v", err)
@@ -440,5 +441,14 @@ func freePort() (int, error) {
 		if port != 6379 {
 			return port, nil
 		}
+	}
+}
+
+// skipShort skips t under go test -short: the fast tier runs no redis-server. The full
+// command never skips; a missing redis-server is then a failure with advice.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a redis-server; skipped with -short (the full test command runs it)")
 	}
 }
