@@ -144,6 +144,9 @@ type subscriber struct {
 	k       keys
 	kind    Kind // the kind of name the subscription follows
 	deliver func(context.Context, Event) error
+	// read fetches the log (fetch.lua, retried): the one seam between the subscription's
+	// logic and Redis, so that the logic can be tested against a log in memory.
+	read func(ctx context.Context, from uint64, count int) (wire.Fetched, error)
 
 	live  chan *wire.Envelope // envelopes offered by the hub; full means drop and resync
 	heads chan wire.Fetched   // the channel's head, read by the hub's idle check (idle.go)
@@ -166,13 +169,17 @@ type subscriber struct {
 }
 
 func (c *Client) newSubscriber(name string, k keys, kind Kind, deliver func(context.Context, Event) error) *subscriber {
-	return &subscriber{
+	s := &subscriber{
 		c: c, name: name, k: k, kind: kind, deliver: deliver,
 		hist:  history{max: c.cfg.RewindMemory},
 		live:  make(chan *wire.Envelope, c.cfg.BufferSize),
 		heads: make(chan wire.Fetched, 1),
 		wake:  make(chan struct{}, 1),
 	}
+	s.read = func(ctx context.Context, from uint64, count int) (wire.Fetched, error) {
+		return c.fetchRetrying(ctx, k, kind, from, count)
+	}
+	return s
 }
 
 func (s *subscriber) status() Status {
@@ -458,7 +465,7 @@ func (s *subscriber) confirm() {
 
 // fetch reads the log, retrying transient failures until ctx ends.
 func (s *subscriber) fetch(ctx context.Context, from uint64, count int) (wire.Fetched, error) {
-	return s.c.fetchRetrying(ctx, s.k, s.kind, from, count)
+	return s.read(ctx, from, count)
 }
 
 // fetchRetrying is fetch, retrying transient failures until ctx ends.
