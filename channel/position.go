@@ -94,6 +94,10 @@ const (
 	// ResetRewound: the log's head went below what was already delivered (a failover to a replica
 	// that had not received the newest messages); those seqs may be reused by new messages.
 	ResetRewound ResetReason = "rewound"
+	// ResetReloaded: a replicated map's replica loaded a new snapshot (after another reset, or
+	// when it was found different from Redis), replacing all it held: the range is open from
+	// seq 1, and the position is the snapshot's. Only replmap's OnChange reports it.
+	ResetReloaded ResetReason = "reloaded"
 )
 
 // Reset describes messages a subscription cannot deliver.

@@ -393,8 +393,11 @@ func TestRestartWithoutPersistenceReloads(t *testing.T) {
 	defer mu.Unlock()
 	var resets int
 	for _, c := range changes {
-		if c.Reset != nil {
+		if r := c.Reset; r != nil {
 			resets++
+			if r.Reason != channel.ResetReloaded || r.From != 1 || !r.Open || c.Position.Epoch != r.NewEpoch || r.OldEpoch == r.NewEpoch {
+				t.Errorf("the reload is reported as %+v at %v, want a reloaded reset open from 1 into the new epoch", *r, c.Position)
+			}
 		}
 	}
 	if resets == 0 {

@@ -101,6 +101,7 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	loaded := m.stats.snapshots.Add(1) // counted before the replica can be seen ready
 	m.fault = nil
 	m.entries, m.bad, m.digest = entries, bad, digest
+	oldEpoch := m.epoch
 	m.epoch, m.applied, m.readyAt = first.Epoch, first.Seq, last.Seq
 	m.generation++
 	if m.applied >= m.readyAt {
@@ -119,7 +120,8 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 		m.stats.resnapshots.Add(1)
 		m.cfg.Logger.Warn("redisync: map replica reloaded from a new snapshot", "map", m.name, "keys", len(entries), "seq", first.Seq)
 		if m.cfg.OnChange != nil {
-			m.cfg.OnChange(Change[V]{Position: first, Reset: &channel.Reset{Reason: "resnapshot"}})
+			m.cfg.OnChange(Change[V]{Position: first, Reset: &channel.Reset{Reason: channel.ResetReloaded, From: 1, Open: true,
+				OldEpoch: oldEpoch, NewEpoch: first.Epoch}})
 		}
 	}
 	m.cfg.Logger.Debug("redisync: map snapshot loaded", "map", m.name, "keys", len(entries), "took", time.Since(start))
