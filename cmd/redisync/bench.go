@@ -50,9 +50,9 @@ Scenarios (--scenario, a comma-separated list; all by default):
                          plain HSCAN into a Go map (targets at 1,000,000 keys: under 3 s, at
                          most 2 x the raw key+value bytes + 64 per key); the loaded replica is
                          checked against Redis key by key
-  get                    Map.Get on a warm replica, 1 and GOMAXPROCS goroutines, with
-                         testing.Benchmark for --benchtime, against a map lookup under a
-                         sync.RWMutex (target: under 100 ns, 0 allocs)
+  get                    Map.Get on a warm replica, 1 and GOMAXPROCS goroutines, timed for
+                         --benchtime, against a map lookup under a sync.RWMutex (target:
+                         under 100 ns, 0 allocs)
   latency-sweep          channel latency at 1,000, 2,000, 5,000, 10,000 and 20,000 messages/s,
                          redisync and raw: the points of --plot
 
@@ -166,7 +166,7 @@ results of the run (or, without latency-sweep, from the latency results).`,
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per scenario instead of tables")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each side of each measurement to PREFIX-MEASUREMENT-SYSTEM.pprof")
 	f.IntVar(&cfg.BootstrapKeys, "keys", bench.DefaultBootstrapKeys, "keys of the map the bootstrap scenario loads")
-	f.DurationVar(&cfg.BenchTime, "benchtime", bench.DefaultBenchTime, "how long testing.Benchmark runs each measurement of the get scenario")
+	f.DurationVar(&cfg.BenchTime, "benchtime", bench.DefaultBenchTime, "how long the get scenario reads in each of its measurements")
 	f.StringVar(&plotPath, "plot", "", "draw the latency-sweep (or latency) results as a PNG into this file")
 	return cmd
 }

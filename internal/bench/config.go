@@ -79,8 +79,8 @@ type Config struct {
 	// GetKeys is the number of keys of the warm replica the get scenario reads.
 	// Default DefaultGetKeys.
 	GetKeys int
-	// BenchTime is how long testing.Benchmark runs each measurement of the get scenario (its
-	// -test.benchtime). Default DefaultBenchTime.
+	// BenchTime is how long the get scenario reads in each measurement (its timed loop runs
+	// batches of reads until this much time is spent). Default DefaultBenchTime.
 	BenchTime time.Duration
 	// Settle is how long a raw pub/sub side waits for more deliveries once its subscribers are
 	// short of messages and bring nothing new; what is still missing then is lost. Redisync

@@ -38,8 +38,10 @@
 // bootstrap and get write their map straight into Redis (package mapfill), then measure with a
 // procedure of their own: bootstrap times a new replica's load, and reads the live heap it
 // added, against a plain HSCAN into a Go map, while another node writes, and then checks the
-// replica against Redis key by key; get runs testing.Benchmark of Map.Get against a map lookup
-// under a sync.RWMutex. Result.Baseline names each baseline.
+// replica against Redis key by key; get times Map.Get against a map lookup under a
+// sync.RWMutex, in a loop of its own (timeLoop: growing batches until Config.BenchTime is
+// spent, allocations from runtime.ReadMemStats), since the redisync binary that runs it must
+// not link package testing. Result.Baseline names each baseline.
 //
 // # Scenarios
 //

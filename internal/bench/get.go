@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -11,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"testing"
-	"time"
 
 	"github.com/redis/rueidis"
 
@@ -33,9 +29,9 @@ const BaselineLockedMap = "map + RWMutex"
 const getSampleKeys = 4096
 
 // runGet writes a map of Config.GetKeys keys straight into Redis, loads a replica of it
-// (String codec) and a plain map[string]string of the same entries, and reads both with
-// testing.Benchmark for Config.BenchTime each: Map.Get against a lookup under a sync.RWMutex's
-// read lock, from one goroutine, then from GOMAXPROCS goroutines (b.RunParallel).
+// (String codec) and a plain map[string]string of the same entries, and times reads of both
+// for Config.BenchTime each (timeLoop): Map.Get against a lookup under a sync.RWMutex's read
+// lock, from one goroutine, then from GOMAXPROCS goroutines.
 func runGet(ctx context.Context, r *Runner, res *Result) (err error) {
 	n := r.cfg.GetKeys
 	name := res.Scenario + "-redisync"
@@ -94,11 +90,11 @@ func runGet(ctx context.Context, r *Runner, res *Result) (err error) {
 		return ok
 	}
 	for _, procs := range slices.Compact([]int{1, runtime.GOMAXPROCS(0)}) {
-		rs, err := r.benchGet(res.Scenario, "redisync", getRedisync, sample, procs)
+		rs, err := r.benchGet(ctx, res.Scenario, "redisync", getRedisync, sample, procs)
 		if err != nil {
 			return err
 		}
-		raw, err := r.benchGet(res.Scenario, "raw", getRaw, sample, procs)
+		raw, err := r.benchGet(ctx, res.Scenario, "raw", getRaw, sample, procs)
 		if err != nil {
 			return err
 		}
@@ -111,9 +107,9 @@ func runGet(ctx context.Context, r *Runner, res *Result) (err error) {
 	return nil
 }
 
-// benchGet runs testing.Benchmark of get over keys, cycling through them, from procs
-// goroutines (b.RunParallel when above 1).
-func (r *Runner) benchGet(scenario, system string, get func(string) bool, keys []string, procs int) (Side, error) {
+// benchGet times get over keys, cycling through them, from procs goroutines for
+// Config.BenchTime (timeLoop).
+func (r *Runner) benchGet(ctx context.Context, scenario, system string, get func(string) bool, keys []string, procs int) (Side, error) {
 	r.progress("%s: %s, %s, %v…", scenario, system, plural(procs, "goroutine"), r.cfg.BenchTime)
 	stopProfile, err := r.startProfile(scenario + "-" + system + "-" + strconv.Itoa(procs))
 	if err != nil {
@@ -121,26 +117,10 @@ func (r *Runner) benchGet(scenario, system string, get func(string) bool, keys [
 	}
 	mask := len(keys) - 1
 	var missing atomic.Int64
-	var res testing.BenchmarkResult
-	err = withBenchTime(r.cfg.BenchTime, func() {
-		res = testing.Benchmark(func(b *testing.B) {
-			if procs == 1 {
-				for i := range b.N {
-					if !get(keys[i&mask]) {
-						missing.Add(1)
-					}
-				}
-				return
-			}
-			var next atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				for i := int(next.Add(1)) * 1021; pb.Next(); i++ {
-					if !get(keys[i&mask]) {
-						missing.Add(1)
-					}
-				}
-			})
-		})
+	res, err := timeLoop(ctx, r.cfg.BenchTime, procs, func(i int) {
+		if !get(keys[i&mask]) {
+			missing.Add(1)
+		}
 	})
 	if perr := stopProfile(); err == nil {
 		err = perr
@@ -150,32 +130,8 @@ func (r *Runner) benchGet(scenario, system string, get func(string) bool, keys [
 		return Side{}, err
 	case missing.Load() > 0:
 		return Side{}, fmt.Errorf("%s: %d reads of keys the map holds found nothing", system, missing.Load())
-	case res.N == 0:
-		return Side{}, fmt.Errorf("%s: testing.Benchmark ran nothing", system)
 	}
-	allocs, bytes := res.AllocsPerOp(), res.AllocedBytesPerOp()
-	return Side{System: system, Goroutines: procs, Ops: int64(res.N), NsPerOp: float64(res.T.Nanoseconds()) / float64(res.N),
-		AllocsPerOp: &allocs, BytesPerOp: &bytes, Seconds: res.T.Seconds()}, nil
-}
-
-// benchTimeMu serializes changes of testing's benchtime flag.
-var benchTimeMu sync.Mutex
-
-// withBenchTime runs f with testing.Benchmark's -test.benchtime set to d, then restores it.
-// testing.Init registers that flag in a program that is not a test; in a test it does nothing.
-func withBenchTime(d time.Duration, f func()) error {
-	benchTimeMu.Lock()
-	defer benchTimeMu.Unlock()
-	testing.Init()
-	fl := flag.Lookup("test.benchtime")
-	if fl == nil {
-		return errors.New("bench: testing.Init registered no test.benchtime flag")
-	}
-	old := fl.Value.String()
-	if err := fl.Value.Set(d.String()); err != nil {
-		return fmt.Errorf("bench: bench time %v: %w", d, err)
-	}
-	defer fl.Value.Set(old)
-	f()
-	return nil
+	allocs, bytes := res.allocsPerOp(), res.bytesPerOp()
+	return Side{System: system, Goroutines: procs, Ops: res.Ops, NsPerOp: res.nsPerOp(),
+		AllocsPerOp: &allocs, BytesPerOp: &bytes, Seconds: res.Elapsed.Seconds()}, nil
 }

@@ -39,7 +39,7 @@ type Params struct {
 	KeyBytes         int     `json:"key_bytes,omitempty"`          // bytes per key
 	ValueBytes       int     `json:"value_bytes,omitempty"`        // bytes per value (bootstrap, get)
 	WriteRate        int     `json:"write_rate,omitempty"`         // writes/s by another node meanwhile (bootstrap)
-	BenchTimeSeconds float64 `json:"bench_time_seconds,omitempty"` // testing.Benchmark's time per measurement (get)
+	BenchTimeSeconds float64 `json:"bench_time_seconds,omitempty"` // time of reads per measurement (get)
 }
 
 // Row is one figure of redisync, beside raw pub/sub's when there is a baseline.
@@ -99,7 +99,8 @@ type Side struct {
 	HeapBytes    int64 `json:"heap_bytes,omitempty"`
 	WritesDuring int64 `json:"writes_during,omitempty"`
 
-	// Local reads (get): testing.Benchmark's figures, over Goroutines goroutines.
+	// Local reads (get): the reads of Goroutines goroutines, their wall time per read, and the
+	// heap allocations per read (rounded down).
 	Goroutines  int     `json:"goroutines,omitempty"`
 	Ops         int64   `json:"ops,omitempty"`
 	NsPerOp     float64 `json:"ns_per_op,omitempty"`
@@ -183,7 +184,7 @@ func (p Params) describe() string {
 		parts = append(parts, fmt.Sprintf("another node writing up to %s/s", thousands(float64(p.WriteRate))))
 	}
 	if p.BenchTimeSeconds > 0 {
-		parts = append(parts, fmt.Sprintf("testing.Benchmark for %v each", time.Duration(p.BenchTimeSeconds*float64(time.Second))))
+		parts = append(parts, fmt.Sprintf("reads timed for %v each", time.Duration(p.BenchTimeSeconds*float64(time.Second))))
 	}
 	if p.Publishers > 0 {
 		parts = append(parts, plural(p.Publishers, "publishing goroutine"))
