@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // The checkers are only worth something if they fail on bad histories: these tests feed them
@@ -235,8 +237,8 @@ func TestDecodersFollowProtocolExamples(t *testing.T) {
 		"rs2 9f86d081884c7d65 7 1795653386124 c0ffee0000000002 c0ffee0000000001 2 5 2\nhellohi",
 		"rs1 9f86d081884c7d65 7 1795653386124 2 5 2\nhellohi", // version 1, still read
 	} {
-		env, err := decodeEnvelope(example)
-		if err != nil || env.epoch != "9f86d081884c7d65" || env.first != 7 || len(env.data) != 2 || env.data[0] != "hello" || env.data[1] != "hi" {
+		env, err := wire.DecodeEnvelope(example)
+		if err != nil || env.Epoch != "9f86d081884c7d65" || env.First != 7 || len(env.Data) != 2 || env.Data[0] != "hello" || env.Data[1] != "hi" {
 			t.Fatalf("envelope %q: %+v, %v", example, env, err)
 		}
 	}
@@ -245,7 +247,7 @@ func TestDecodersFollowProtocolExamples(t *testing.T) {
 		t.Fatalf("record: %+v, %v", chs, err)
 	}
 	for _, bad := range []string{"", "rs1 e 1 0 1 5\nhi", "rs3 e 1 0 1 2\nhi", "rs2 e 1 0 1 2\nhi", "rs1 e 0 0 1 2\nhi"} {
-		if _, err := decodeEnvelope(bad); err == nil {
+		if _, err := wire.DecodeEnvelope(bad); err == nil {
 			t.Errorf("envelope %q decoded", bad)
 		}
 	}

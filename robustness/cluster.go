@@ -20,6 +20,7 @@ import (
 	"github.com/redisync/redisync/channel"
 	"github.com/redisync/redisync/internal/faultproxy"
 	"github.com/redisync/redisync/internal/redistest"
+	"github.com/redisync/redisync/internal/wire"
 	"github.com/redisync/redisync/redisconn"
 )
 
@@ -336,7 +337,14 @@ type redisFinal struct {
 	Problems  []string // what did not parse
 }
 
-func (c *cluster) key(name, suffix string) string { return c.prefix + ":{" + name + "}:" + suffix }
+// keys are the Redis names of channel or map name.
+func (c *cluster) keys(name string) wire.Keys {
+	k, err := wire.KeysFor(c.prefix, name)
+	if err != nil {
+		panic(err) // the suite's own names
+	}
+	return k
+}
 
 // readRedis reads the final state directly, without the library under test.
 func (c *cluster) readRedis() (*redisFinal, error) {
@@ -344,20 +352,16 @@ func (c *cluster) readRedis() (*redisFinal, error) {
 	defer cancel()
 	rc := c.injRC
 	rf := &redisFinal{State: map[string]Stored{}, MapLog: map[uint64]change{}, ChanLog: map[uint64]string{}}
-	meta, err := rc.Do(ctx, rc.B().Hmget().Key(c.key(mapName, "meta")).Field("epoch", "seq", "dx", "dy", "n").Build()).ToArray()
+	vs, err := rc.Do(ctx, rc.B().Hmget().Key(c.keys(mapName).Meta).Field(wire.MapMetaFields...).Build()).ToArray()
 	if err != nil {
 		return nil, err
 	}
-	f := make([]string, len(meta))
-	for i := range meta {
-		f[i], _ = meta[i].ToString()
+	meta, err := wire.ParseMapMeta(vs)
+	if err != nil {
+		return nil, err
 	}
-	rf.MapEpoch = f[0]
-	rf.MapHead, _ = strconv.ParseUint(f[1], 10, 64)
-	rf.DX, _ = strconv.ParseUint(f[2], 10, 64)
-	rf.DY, _ = strconv.ParseUint(f[3], 10, 64)
-	rf.N, _ = strconv.Atoi(f[4])
-	state, err := rc.Do(ctx, rc.B().Hgetall().Key(c.key(mapName, "state")).Build()).AsStrMap()
+	rf.MapEpoch, rf.MapHead, rf.DX, rf.DY, rf.N = meta.Epoch, meta.Seq, meta.Digest.X, meta.Digest.Y, meta.Keys
+	state, err := rc.Do(ctx, rc.B().Hgetall().Key(c.keys(mapName).State).Build()).AsStrMap()
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +373,7 @@ func (c *cluster) readRedis() (*redisFinal, error) {
 		}
 		rf.State[k] = st
 	}
-	entries, err := rc.Do(ctx, rc.B().Xrange().Key(c.key(mapName, "log")).Start("-").End("+").Build()).AsXRange()
+	entries, err := rc.Do(ctx, rc.B().Xrange().Key(c.keys(mapName).Log).Start("-").End("+").Build()).AsXRange()
 	if err != nil {
 		return nil, err
 	}
@@ -381,14 +385,14 @@ func (c *cluster) readRedis() (*redisFinal, error) {
 		}
 		rf.MapLog[seq] = chs[0]
 	})
-	cm, err := rc.Do(ctx, rc.B().Hmget().Key(c.key(chanName, "meta")).Field("epoch", "seq").Build()).ToArray()
+	cm, err := rc.Do(ctx, rc.B().Hmget().Key(c.keys(chanName).Meta).Field("epoch", "seq").Build()).ToArray()
 	if err != nil {
 		return nil, err
 	}
 	rf.ChanEpoch, _ = cm[0].ToString()
 	s, _ := cm[1].ToString()
 	rf.ChanHead, _ = strconv.ParseUint(s, 10, 64)
-	entries, err = rc.Do(ctx, rc.B().Xrange().Key(c.key(chanName, "log")).Start("-").End("+").Build()).AsXRange()
+	entries, err = rc.Do(ctx, rc.B().Xrange().Key(c.keys(chanName).Log).Start("-").End("+").Build()).AsXRange()
 	if err != nil {
 		return nil, err
 	}
@@ -403,23 +407,23 @@ func (c *cluster) readRedis() (*redisFinal, error) {
 func readLog(epoch string, entries []rueidis.XRangeEntry, problems *[]string, f func(seq uint64, msg string)) uint64 {
 	var first, next uint64
 	for _, e := range entries {
-		env, err := decodeEnvelope(e.FieldValues["e"])
+		env, err := wire.DecodeEnvelope(e.FieldValues["e"])
 		switch {
 		case err != nil:
 			*problems = append(*problems, fmt.Sprintf("log entry %s: %v", e.ID, err))
 			continue
-		case env.epoch != epoch || entrySeq(e.ID) != env.first:
-			*problems = append(*problems, fmt.Sprintf("log entry %s holds the envelope of %s:%d", e.ID, env.epoch, env.first))
-		case next != 0 && env.first != next:
+		case env.Epoch != epoch || entrySeq(e.ID) != env.First:
+			*problems = append(*problems, fmt.Sprintf("log entry %s holds the envelope of %s:%d", e.ID, env.Epoch, env.First))
+		case next != 0 && env.First != next:
 			*problems = append(*problems, fmt.Sprintf("log entry %s follows messages up to %d", e.ID, next-1))
 		}
 		if first == 0 {
-			first = env.first
+			first = env.First
 		}
-		for i, d := range env.data {
-			f(env.first+uint64(i), d)
+		for i, d := range env.Data {
+			f(env.First+uint64(i), d)
 		}
-		next = env.first + uint64(len(env.data))
+		next = env.First + uint64(len(env.Data))
 	}
 	return first
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 	"github.com/redisync/redisync/redisconn"
 	"github.com/redisync/redisync/replmap"
 )
@@ -409,7 +410,11 @@ func (n *node) read(w int, id uint64, key string) {
 	n.line(Line{T: LineCall, ID: id, W: w, Kind: OpRead, Key: key})
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.OpTimeout)
 	defer cancel()
-	state := n.cfg.Prefix + ":{" + n.cfg.Map + "}:state"
+	k, err := wire.KeysFor(n.cfg.Prefix, n.cfg.Map)
+	if err != nil {
+		panic(err) // the suite's own names
+	}
+	state := k.State
 	s, err := n.rc.Do(ctx, n.rc.B().Hget().Key(state).Field(key).Build()).ToString()
 	ret := Line{T: LineReturn, ID: id, W: w, Kind: OpRead, Key: key, Status: StatusOK}
 	switch {

@@ -3,10 +3,10 @@ package robustness
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Line types: one line of a node's history. A process node writes them as JSON lines.
@@ -181,12 +181,11 @@ func payloadID(data []byte) string {
 
 // splitStored splits a map state value "VERSION:VALUE" (PROTOCOL.md, section 7).
 func splitStored(s string) (Stored, error) {
-	v, val, ok := strings.Cut(s, ":")
-	ver, err := strconv.ParseUint(v, 10, 64)
-	if !ok || err != nil || ver == 0 {
-		return Stored{}, fmt.Errorf("state value %q is not VERSION:VALUE", s)
+	st, err := wire.ParseStored(s)
+	if err != nil {
+		return Stored{}, err
 	}
-	return Stored{Ver: ver, Val: val}, nil
+	return Stored{Ver: st.Version, Val: st.Value}, nil
 }
 
 // change is one operation of a map change record.
@@ -197,76 +196,17 @@ type change struct {
 	Val string
 }
 
-// decodeRecord parses a map change record as PROTOCOL.md (section 7) specifies it, written
-// here again from the document so that the checker does not trust the library's decoder.
+// decodeRecord parses a map change record with the protocol's decoder.
 func decodeRecord(b string) ([]change, error) {
-	header, body, ok := strings.Cut(b, "\n")
-	f := strings.Fields(header)
-	if !ok || len(f) < 2 || f[0] != "m1" {
-		return nil, fmt.Errorf("not a change record: %q", clip(b))
+	ops, err := wire.DecodeRecord([]byte(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", err, clip(b))
 	}
-	n, err := strconv.Atoi(f[1])
-	if err != nil || n < 1 || len(f) != 2+4*n {
-		return nil, fmt.Errorf("bad change record header %q", header)
-	}
-	out := make([]change, n)
-	for i := range out {
-		h := f[2+4*i : 6+4*i]
-		old, err1 := strconv.ParseUint(h[1], 10, 64)
-		kl, err2 := strconv.Atoi(h[2])
-		vl, err3 := strconv.Atoi(h[3])
-		if (h[0] != "s" && h[0] != "d") || err1 != nil || err2 != nil || err3 != nil || kl < 0 || vl < 0 || kl+vl > len(body) {
-			return nil, fmt.Errorf("bad change record header %q", header)
-		}
-		out[i] = change{Del: h[0] == "d", Old: old, Key: body[:kl], Val: body[kl : kl+vl]}
-		body = body[kl+vl:]
-	}
-	if body != "" {
-		return nil, fmt.Errorf("change record has %d bytes too many", len(body))
+	out := make([]change, len(ops))
+	for i, o := range ops {
+		out[i] = change{Del: o.Del, Old: o.Old, Key: o.Key, Val: o.Value}
 	}
 	return out, nil
-}
-
-// envelope is a decoded envelope: messages first, first+1, … of a log.
-type envelope struct {
-	epoch string
-	first uint64
-	data  []string
-}
-
-// decodeEnvelope parses an envelope as PROTOCOL.md (section 3) specifies it:
-// "rs2 EPOCH FIRST TIME ID PREV N LEN1 … LENn\n" then the messages (or, version 1, "rs1 EPOCH
-// FIRST TIME N LEN1 … LENn\n"), written here again from the document. A log entry holds the
-// envelope of one publish call in its field "e".
-func decodeEnvelope(b string) (envelope, error) {
-	header, body, ok := strings.Cut(b, "\n")
-	f := strings.Fields(header)
-	if !ok || len(f) < 6 || f[0] != "rs1" && f[0] != "rs2" {
-		return envelope{}, fmt.Errorf("not an envelope: %q", clip(b))
-	}
-	if f[0] == "rs2" {
-		if len(f) < 8 {
-			return envelope{}, fmt.Errorf("bad envelope header %q", clip(header))
-		}
-		f = append(f[:4], f[6:]...) // drop the entry's id and prev
-	}
-	first, err1 := strconv.ParseUint(f[2], 10, 64)
-	n, err2 := strconv.Atoi(f[4])
-	if err1 != nil || err2 != nil || first == 0 || n < 1 || len(f) != 5+n {
-		return envelope{}, fmt.Errorf("bad envelope header %q", clip(header))
-	}
-	env := envelope{epoch: f[1], first: first, data: make([]string, n)}
-	for i := range n {
-		l, err := strconv.Atoi(f[5+i])
-		if err != nil || l < 0 || l > len(body) {
-			return envelope{}, fmt.Errorf("bad envelope header %q", clip(header))
-		}
-		env.data[i], body = body[:l], body[l:]
-	}
-	if body != "" {
-		return envelope{}, fmt.Errorf("envelope has %d bytes too many", len(body))
-	}
-	return env, nil
 }
 
 func clip(s string) string {
