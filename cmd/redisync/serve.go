@@ -33,26 +33,16 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `Host a replica of every --map and relay every --channel, and serve them over HTTP until
 interrupted (SIGINT or SIGTERM: open event streams are ended, the node leaves the registry).
 
-  GET    /v1/maps/MAP/keys/KEY     the value as stored; its version in the ETag ("42")
-  PUT    /v1/maps/MAP/keys/KEY     store the body; If-Match: "N" writes only if the key is at
-                                   version N ("0": absent), If-None-Match: * only if absent;
-                                   412 when the condition fails
-  DELETE /v1/maps/MAP/keys/KEY     delete the key (same conditions)
-  GET    /v1/maps/MAP              keys and versions, sorted: ?after=KEY&limit=N&prefix=P&values=true
-  GET    /v1/maps/MAP/watch        Server-Sent Events: one event per write, id = its seq
-  POST   /v1/channels/CHANNEL      publish the body; answers {"seq":N,"epoch":"…"}
-  GET    /v1/channels/CHANNEL/events   Server-Sent Events: one event per message, id = its seq
-  GET    /v1/nodes                 the registry: every live node, each map's agreement
-  GET    /metrics  /healthz  /readyz  and the dashboard at /
-
+` + node.RouteTable("  ") + `
 A KEY is percent-decoded bytes; a path with an empty segment (a//b) or a "." or ".."
 segment answers 400, never a redirect: write such slashes as %2F ("a%2F%2Fb"). In JSON, a key
 that is not UTF-8 comes percent-encoded with "key_escaped":true (a page's next with
 "next_escaped":true), ready to put in a URL as it is.
 
-An event stream resumes after the seq in Last-Event-ID (what a browser's EventSource sends
-when it reconnects) or ?from=N, and delivers every later change exactly once; history that
-cannot be delivered any more arrives as an "event: reset". Each stream begins with an
+An event stream resumes after the position in Last-Event-ID (what a browser's EventSource
+sends when it reconnects) or ?from=EPOCH:SEQ (a bare SEQ: of the current epoch), and
+delivers every later change exactly once; history that cannot be delivered any more arrives
+as an "event: reset". Each stream begins with an
 "event: ready" whose id is where it starts; while Redis is unreachable a stream answers 200
 and waits for it. Errors are JSON {"error":"…"}: 400, 401, 403 (see below), 404, 408 (a body
 slower than --body-timeout), 412, 413 (body over 1 MiB), 414 (key over 1 KiB), 503 (a
