@@ -36,4 +36,3 @@ func TestRoutesAreListedOnce(t *testing.T) {
 		}
 	}
 }
-
