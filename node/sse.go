@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,15 +85,13 @@ func (n *Node) watchMap(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n.stream(w, r, h.name, channel.KindMap, func(ev channel.Event) (sseEvent, bool) {
-		if ev.Reset != nil {
-			return resetEvent(ev), true
-		}
-		changes, err := h.m.Changes(ev)
-		if err != nil {
-			return sseEvent{}, false // not a change record: Watch skips those too
-		}
-		return writeEvent(ev, changes), true
+	n.stream(w, r, h.name, channel.KindMap, func(ctx context.Context, from channel.From) iter.Seq2[sseEvent, error] {
+		return convert(h.m.Writes(ctx, from), func(w replmap.Write[[]byte]) sseEvent {
+			if w.Reset != nil {
+				return resetEvent(w.Position, w.Reset)
+			}
+			return writeEvent(w)
+		})
 	})
 }
 
@@ -104,19 +103,37 @@ func (n *Node) channelEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n.stream(w, r, c.name, channel.KindChannel, func(ev channel.Event) (sseEvent, bool) {
-		if ev.Reset != nil {
-			return resetEvent(ev), true
-		}
-		return messageEvent(ev), true
+	n.stream(w, r, c.name, channel.KindChannel, func(ctx context.Context, from channel.From) iter.Seq2[sseEvent, error] {
+		return convert(n.cl.Events(ctx, c.name, from), func(ev channel.Event) sseEvent {
+			if ev.Reset != nil {
+				return resetEvent(ev.Position, ev.Reset)
+			}
+			return messageEvent(ev)
+		})
 	})
 }
 
-// stream answers an SSE stream of the name (a map's change log or a relayed channel, as kind
-// says), converting each event with conv (which may skip one). A name that holds the other
+// convert maps the items of a stream to SSE events.
+func convert[T any](items iter.Seq2[T, error], f func(T) sseEvent) iter.Seq2[sseEvent, error] {
+	return func(yield func(sseEvent, error) bool) {
+		for it, err := range items {
+			if err != nil {
+				yield(sseEvent{}, err)
+				return
+			}
+			if !yield(f(it), nil) {
+				return
+			}
+		}
+	}
+}
+
+// stream answers an SSE stream of the name (a map's writes or a relayed channel's messages, as
+// kind says), whose events source yields from a start position. A name that holds the other
 // kind answers 409. The stream ends when the client leaves, when the node drains, or when the
 // subscription fails (a name that takes the other kind after the check ends it so).
-func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind channel.Kind, conv func(channel.Event) (sseEvent, bool)) {
+func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind channel.Kind,
+	source func(ctx context.Context, from channel.From) iter.Seq2[sseEvent, error]) {
 	start, now, err := parseStart(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -203,14 +220,10 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 			done <- err
 			close(events)
 		}()
-		for ev, e := range n.cl.Events(ctx, name, channel.After(start).Of(kind)) {
+		for sev, e := range source(ctx, channel.After(start)) {
 			if e != nil {
 				err = e
 				return
-			}
-			sev, ok := conv(ev)
-			if !ok {
-				continue
 			}
 			select {
 			case events <- sev:
@@ -400,9 +413,9 @@ type wireReset struct {
 	} `json:"reset"`
 }
 
-func writeEvent(ev channel.Event, changes []replmap.Change[[]byte]) sseEvent {
-	ww := wireWrite{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String(), Time: ev.Time.UTC().Format(timeFormat), Changes: make([]wireChange, len(changes))}
-	for i, c := range changes {
+func writeEvent(w replmap.Write[[]byte]) sseEvent {
+	ww := wireWrite{Seq: w.Seq, Epoch: w.Epoch, Pos: w.Position.String(), Time: w.Time.UTC().Format(timeFormat), Changes: make([]wireChange, len(w.Changes))}
+	for i, c := range w.Changes {
 		wc := wireChange{Op: "set", Version: c.Version, OldVersion: c.OldVersion}
 		wc.Key, wc.KeyEscaped = wireKey(c.Key)
 		if c.Deleted {
@@ -414,7 +427,7 @@ func writeEvent(ev channel.Event, changes []replmap.Change[[]byte]) sseEvent {
 		ww.Changes[i] = wc
 	}
 	b, _ := json.Marshal(ww)
-	return sseEvent{id: ev.Position.String(), data: b}
+	return sseEvent{id: w.Position.String(), data: b}
 }
 
 func messageEvent(ev channel.Event) sseEvent {
@@ -423,9 +436,8 @@ func messageEvent(ev channel.Event) sseEvent {
 	return sseEvent{id: ev.Position.String(), data: b}
 }
 
-func resetEvent(ev channel.Event) sseEvent {
-	wr := wireReset{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String()}
-	r := ev.Reset
+func resetEvent(at channel.Position, r *channel.Reset) sseEvent {
+	wr := wireReset{Seq: at.Seq, Epoch: at.Epoch, Pos: at.String()}
 	wr.Reset.Reason, wr.Reset.From = string(r.Reason), r.From
 	if !r.Open {
 		to := r.To
@@ -433,7 +445,7 @@ func resetEvent(ev channel.Event) sseEvent {
 	}
 	wr.Reset.OldEpoch, wr.Reset.NewEpoch = r.OldEpoch, r.NewEpoch
 	b, _ := json.Marshal(wr)
-	return sseEvent{id: ev.Position.String(), typ: "reset", data: b}
+	return sseEvent{id: at.String(), typ: "reset", data: b}
 }
 
 // oneLine keeps s on one line of an SSE comment.

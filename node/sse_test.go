@@ -352,15 +352,15 @@ func TestSSEEventText(t *testing.T) {
 		to     any      // a reset's "to": nil for null, else a number
 	}{
 		{name: "message", ev: messageEvent(msg), id: "e1:7", fields: []string{"seq", "epoch", "time", "data"}},
-		{name: "write", ev: writeEvent(write, changes), id: "e1:8", fields: []string{"seq", "epoch", "time", "changes"}},
+		{name: "write", ev: writeEvent(replmap.Write[[]byte]{Position: write.Position, Time: at, Changes: changes}), id: "e1:8", fields: []string{"seq", "epoch", "time", "changes"}},
 		{name: "trimmed", typ: "reset", id: "e1:10", to: 10.0, fields: []string{"seq", "epoch", "reset"},
-			ev: resetEvent(channel.Event{Position: channel.Position{Epoch: "e1", Seq: 10},
-				Reset: &channel.Reset{Reason: channel.ResetTrimmed, From: 1, To: 10, OldEpoch: "e1", NewEpoch: "e1"}})},
+			ev: resetEvent(channel.Position{Epoch: "e1", Seq: 10},
+				&channel.Reset{Reason: channel.ResetTrimmed, From: 1, To: 10, OldEpoch: "e1", NewEpoch: "e1"})},
 		{name: "epoch changed", typ: "reset", id: "e2:0", to: nil, fields: []string{"seq", "epoch", "reset"},
-			ev: resetEvent(channel.Event{Position: channel.Position{Epoch: "e2"},
-				Reset: &channel.Reset{Reason: channel.ResetEpochChanged, From: 4, Open: true, OldEpoch: "e1", NewEpoch: "e2"}})},
+			ev: resetEvent(channel.Position{Epoch: "e2"},
+				&channel.Reset{Reason: channel.ResetEpochChanged, From: 4, Open: true, OldEpoch: "e1", NewEpoch: "e2"})},
 		{name: "history gone", typ: "reset", id: "0", to: nil, fields: []string{"seq", "epoch", "reset"},
-			ev: resetEvent(channel.Event{Reset: &channel.Reset{Reason: channel.ResetEpochChanged, From: 4, Open: true, OldEpoch: "e1"}})},
+			ev: resetEvent(channel.Position{}, &channel.Reset{Reason: channel.ResetEpochChanged, From: 4, Open: true, OldEpoch: "e1"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out streamWriter

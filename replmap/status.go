@@ -101,18 +101,3 @@ func (m *Map[V]) Status(ctx context.Context) (Status, error) {
 	}
 	return s, nil
 }
-
-// Changes decodes ev, an event of the map's channel (as channel.Client.Events yields them for
-// the map's name), into the changes of its write in order: what Watch yields for it one by
-// one. A reset event gives one Change with Reset set. A message that is not a change record
-// (published on the channel by something else) is an error; Watch skips those.
-func (m *Map[V]) Changes(ev channel.Event) ([]Change[V], error) {
-	if ev.Reset != nil {
-		return []Change[V]{{Position: ev.Position, Reset: ev.Reset}}, nil
-	}
-	changes, err := changesOf(ev, m.cfg.Codec)
-	if err != nil {
-		return nil, fmt.Errorf("replmap: message %d of map %q: %w", ev.Seq, m.name, err)
-	}
-	return changes, nil
-}

@@ -2,6 +2,7 @@ package replmap
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -64,40 +65,54 @@ func TestStatusLag(t *testing.T) {
 	}
 }
 
-// Changes decodes an event of the map's channel as Watch does, all operations of a write at once.
-func TestChanges(t *testing.T) {
+// Writes yields one item per write: its position, time and every operation; junk on the
+// channel is skipped; a trim arrives as a reset; from now is fixed when Writes returns.
+func TestWrites(t *testing.T) {
 	srv := startRedis(t, redistest.Options{})
-	n := openNode(t, srv.URL(), newPrefix(), "m", Config[string]{Codec: String{}})
+	prefix := newPrefix()
+	n := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}})
 	waitReady(t, n.m)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := n.m.Set(ctx, "gone", "1"); err != nil {
 		t.Fatal(err)
 	}
+	writes := n.m.Writes(ctx, channel.FromNow()) // fixed here
+	before := time.Now()
 	seq, err := n.m.Write(ctx, Op[string]{Key: "a", Value: "1"}, Op[string]{Key: "gone", Delete: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for ev, err := range n.cl.Events(ctx, "m", channel.After(channel.Position{Seq: seq - 1}).Of(channel.KindMap)) {
+	appendRaw(t, n, prefix, "m", "not a change record")
+	seq2, _ := n.m.Set(ctx, "b", "2")
+	var got []Write[string]
+	for w, err := range writes {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs, err := n.m.Changes(ev)
-		if err != nil {
-			t.Fatal(err)
+		if got = append(got, w); len(got) == 2 {
+			break
 		}
-		if len(cs) != 2 || cs[0].Key != "a" || cs[0].Value != "1" || cs[0].Version != seq || cs[0].Deleted ||
-			cs[1].Key != "gone" || !cs[1].Deleted || cs[1].OldVersion != seq-1 || cs[1].Position != ev.Position {
-			t.Fatalf("Changes = %+v", cs)
+	}
+	w := got[0]
+	cs := w.Changes
+	if w.Seq != seq || w.Reset != nil || w.Time.Before(before.Add(-time.Second)) || len(cs) != 2 ||
+		cs[0].Key != "a" || cs[0].Value != "1" || cs[0].Version != seq || cs[0].Deleted ||
+		cs[1].Key != "gone" || !cs[1].Deleted || cs[1].OldVersion != seq-1 || cs[1].Position != w.Position {
+		t.Fatalf("first write = %+v", w)
+	}
+	if got[1].Seq != seq2 || len(got[1].Changes) != 1 || got[1].Changes[0].Key != "b" {
+		t.Fatalf("second write = %+v (junk must be skipped)", got[1])
+	}
+	// A start before the log's oldest entry: a reset first.
+	if _, err := srv.Do("XTRIM", prefix+":{m}:log", "MINID", strconv.FormatUint(seq2, 10)+"-0"); err != nil {
+		t.Fatal(err)
+	}
+	for w, err := range n.m.Writes(ctx, channel.FromStart()) {
+		if err != nil || w.Reset == nil || w.Reset.Reason != channel.ResetTrimmed || w.Reset.From != 1 || w.Reset.To != seq2-1 {
+			t.Fatalf("first item after a trim: %+v, %v", w, err)
 		}
 		break
-	}
-	if _, err := n.m.Changes(channel.Event{Position: channel.Position{Seq: 9}, Data: []byte("junk")}); err == nil {
-		t.Error("Changes of junk: no error")
-	}
-	r := &channel.Reset{Reason: channel.ResetTrimmed, From: 1, To: 3}
-	if cs, err := n.m.Changes(channel.Event{Position: channel.Position{Seq: 3}, Reset: r}); err != nil || len(cs) != 1 || cs[0].Reset != r {
-		t.Errorf("Changes of a reset = %+v, %v", cs, err)
 	}
 }
 
