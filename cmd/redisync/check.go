@@ -20,7 +20,9 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Short: "Load a replica of a replicated map and check that it agrees with Redis",
 		Long: `Load a replica of the replicated map MAP, then compare its digest of (key, version) pairs with
 the digest Redis keeps with every write, both taken at the same seq. Prints the position, both
-digests and both key counts, and exits 0 only if they match, 1 otherwise.
+digests and both key counts, and exits 0 only if they match, 1 otherwise. A map that does
+not exist (never written to in this --namespace) is no match: it exits 1 with
+map "MAP" does not exist, and prints nothing on standard output.
 
 While the replica loads, a progress bar is drawn on standard error when it is a terminal.
 Loading and comparing must finish within --timeout.`,

@@ -19,7 +19,8 @@ func newDumpCmd(g *globals) *cobra.Command {
 		Use:   "dump MAP",
 		Short: "Print every key of a replicated map, sorted",
 		Long: `Load a replica of the replicated map MAP (within --timeout) and print all its keys, sorted
-by their bytes.
+by their bytes. A map that does not exist (never written to in this --namespace) exits 1:
+map "MAP" does not exist; one whose keys were all deleted prints nothing.
 
 Plain output is one line per key: the key, its version and its value, separated by tabs; a
 key or value holding a control character is quoted.

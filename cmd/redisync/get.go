@@ -31,24 +31,34 @@ func newGetCmd(g *globals) *cobra.Command {
 		Use:   "get MAP KEY",
 		Short: "Print the value of a key of a replicated map",
 		Long: `Print the value of KEY in the replicated map MAP, as stored, followed by a newline.
-It loads a replica of the map (within --timeout) and reads the key from it.
+It reads the key from Redis (the map's state, which every write updates) within --timeout,
+without loading a replica of the map: "redisync dump" loads one.
 
 With --json it prints {"key":"…","value":"…","version":N}; a value that is not UTF-8 is given
 base64-encoded with "base64":true.
 
-An absent key prints nothing on standard output, says so on standard error, and exits 1.`,
+An absent key prints nothing on standard output, says so on standard error, and exits 1,
+adding when the map itself does not exist (nothing was ever written to it in this
+--namespace): key "KEY" not found: map "MAP" does not exist (…).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, key := args[0], args[1]
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()
-			m, closeAll, err := g.openKeys(ctx, name)
+			m, cl, closeAll, err := g.openKeys(ctx, name)
 			if err != nil {
 				return err
 			}
 			defer closeAll()
 			v, ver, err := m.Get(ctx, key)
 			if errors.Is(err, replmap.ErrNotFound) {
+				var ec *exitCodeError
+				if err := g.requireMap(ctx, cl, name); errors.As(err, &ec) {
+					ec.msg = fmt.Sprintf("key %q not found: %s", key, ec.msg)
+					return ec
+				} else if err != nil {
+					return err
+				}
 				return &exitCodeError{code: 1, msg: fmt.Sprintf("key %q not found in map %q", key, name)}
 			}
 			if err != nil {

@@ -45,8 +45,9 @@ Configuration comes from flags, then the environment:
   REDISYNC_SENTINEL_PASSWORD  the sentinels' password, when --sentinel-password is not given
 
 Exit codes: 0 success; 1 an error (one line on standard error: an unreachable Redis, a key
-not found, a name that is a channel where a map is wanted or the reverse, …); 3 a version
-conflict of set or del --if-version; 130 interrupted by SIGINT or SIGTERM.`,
+not found, a map that does not exist, a name that is a channel where a map is wanted or the
+reverse, …); 3 a version conflict of set or del --if-version; 130 interrupted by SIGINT or
+SIGTERM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -27,6 +27,6 @@ A lost connection or a Redis restart is ridden out for up to --timeout, without 
 			return writeKey(cmd, g, args[0], op)
 		},
 	}
-	cmd.Flags().Uint64Var(&ifVersion, "if-version", 0, ifVersionUsage)
+	cmd.Flags().Uint64Var(&ifVersion, "if-version", 0, "write only if the key is at this version (0: only if absent); otherwise exit with code 3")
 	return cmd
 }
