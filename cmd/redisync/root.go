@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -27,6 +28,7 @@ type globals struct {
 
 func newRootCmd() *cobra.Command {
 	g := &globals{}
+	version := readVersion()
 	root := &cobra.Command{
 		Use:   "redisync",
 		Short: "Keep data in sync across many nodes through Redis, losing nothing",
@@ -50,7 +52,13 @@ reverse, …); 3 a version conflict of set or del --if-version; 130 interrupted 
 SIGTERM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 	}
+	var versionText strings.Builder
+	version.print(&versionText)
+	root.SetVersionTemplate(versionText.String())
+	// Ours rather than cobra's, which would take -v, the shorthand of --verbose.
+	root.Flags().Bool("version", false, `print the version, commit and Go version (as "redisync version")`)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (default $REDIS_URL, else "+redisconn.DefaultURL+")")
 	pf.StringVar(&g.prefix, "prefix", channel.DefaultPrefix, "prefix of every Redis key redisync uses")
@@ -65,7 +73,7 @@ SIGTERM.`,
 	pf.StringVar(&g.conn.SentinelPassword, "sentinel-password", "", "password of the sentinels (URL parameter sentinel_password; default $REDISYNC_SENTINEL_PASSWORD)")
 	root.AddCommand(newPubCmd(g), newSubCmd(g),
 		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g), newRetentionCmd(g),
-		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g))
+		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g), newVersionCmd())
 	return root
 }
 
