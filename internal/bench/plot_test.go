@@ -5,13 +5,16 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestPlotLatency(t *testing.T) {
 	res := Result{Scenario: "latency-sweep", Params: Params{Size: 256, Subscribers: 3, Publishers: 16, DurationSeconds: 5},
-		Machine: Machine{RedisVersion: "7.0.15", GoVersion: "go1.26", OS: "linux", Arch: "amd64", CPUs: 2, GOMAXPROCS: 2}}
+		Machine: Machine{RedisVersion: "7.0.15", GoVersion: "go1.26.8", OS: "linux", Arch: "amd64", CPUs: 2, GOMAXPROCS: 2, MemoryBytes: 47 << 29},
+		Started: time.Date(2026, 11, 26, 1, 50, 0, 0, time.UTC)}
 	for i, rate := range DefaultSweepRates() {
 		f := float64(i + 1)
 		res.Sides = append(res.Sides,
@@ -53,5 +56,16 @@ func TestPlotLatency(t *testing.T) {
 
 	if err := PlotLatency(&buf, Result{Scenario: "get"}); err == nil {
 		t.Error("a result without latency plots")
+	}
+	// One rate (the axes widen around it) plots; a latency of zero has no place on a log scale.
+	one := res
+	one.Sides = res.Sides[:2]
+	if err := PlotLatency(io.Discard, one); err != nil {
+		t.Errorf("one rate: %v", err)
+	}
+	zero := res
+	zero.Sides = append([]Side{{System: "raw", Rate: 500, Latency: &Latency{}}}, res.Sides...)
+	if err := PlotLatency(io.Discard, zero); err == nil {
+		t.Error("a latency of zero plots")
 	}
 }
