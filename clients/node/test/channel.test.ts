@@ -24,7 +24,7 @@ after(async () => {
   await r?.stop();
 });
 
-test('tokens run 1, 2, 3, … per producer and channel; every 16th call forgets the tokens below the low-water mark', async () => {
+test('tokens run 1, 2, 3, … per producer and channel; every 16th call forgets the tokens below the low-water mark', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('tokens');
   const c = client(prefix);
   const k = c.keys('t');
@@ -42,7 +42,7 @@ test('tokens run 1, 2, 3, … per producer and channel; every 16th call forgets 
   assert.equal(await c.kind('t'), 'channel');
 });
 
-test('a repeated token is answered from the idempotency set, not appended twice', async () => {
+test('a repeated token is answered from the idempotency set, not appended twice', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('dup');
   const c = client(prefix);
   const k = c.keys('d');
@@ -54,7 +54,7 @@ test('a repeated token is answered from the idempotency set, not appended twice'
   assert.equal((await c.head('d')).seq, 1);
 });
 
-test('publishes are retried across killed connections with the same token: every message once, no seq skipped', async () => {
+test('publishes are retried across killed connections with the same token: every message once, no seq skipped', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('retry');
   const c = client(prefix);
   const n = 3000;
@@ -79,7 +79,7 @@ test('publishes are retried across killed connections with the same token: every
   assert.deepEqual(new Set(got.map((e) => e.data.toString())).size, n);
 });
 
-test('from now: every message published after subscribe returns is delivered; start is the head read', async () => {
+test('from now: every message published after subscribe returns is delivered; start is the head read', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('now');
   const c = client(prefix);
   const p = client(prefix);
@@ -97,7 +97,7 @@ test('from now: every message published after subscribe returns is delivered; st
   }
 });
 
-test('the async iterator: in order, resumable from a pos, break closes the subscription', async () => {
+test('the async iterator: in order, resumable from a pos, break closes the subscription', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('iter');
   const c = client(prefix);
   await c.publishBatch('it', ['a', 'b', 'c', 'd']);
@@ -116,7 +116,7 @@ test('the async iterator: in order, resumable from a pos, break closes the subsc
   assert.deepEqual(await again.next(), { value: undefined, done: true });
 });
 
-test('junk on the pub/sub channel is counted and ignored; an envelope over maxEnvelopeBytes is junk and comes from the log', async () => {
+test('junk on the pub/sub channel is counted and ignored; an envelope over maxEnvelopeBytes is junk and comes from the log', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('junk');
   const small = { maxMessageBytes: 1000, maxBatchBytes: 1000, maxEnvelopeBytes: 1000 };
   const c = client(prefix, small);
@@ -143,7 +143,7 @@ test('junk on the pub/sub channel is counted and ignored; an envelope over maxEn
   await sub.close();
 });
 
-test('a lost tail is found by the idle check; twice in a row replaces the pub/sub connection', async () => {
+test('a lost tail is found by the idle check; twice in a row replaces the pub/sub connection', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('idle');
   const c = client(prefix, { idleCheck: 100 });
   const got: Event[] = [];
@@ -165,7 +165,7 @@ test('a lost tail is found by the idle check; twice in a row replaces the pub/su
   await sub.close();
 });
 
-test('errors: names, limits, empty batches, closed clients; close() ends subscriptions with a ClosedError', async () => {
+test('errors: names, limits, empty batches, closed clients; close() ends subscriptions with a ClosedError', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('errors');
   const c = newClient(r, prefix, { maxMessageBytes: 10, maxBatchBytes: 20, maxBatchMessages: 3, maxEnvelopeBytes: 20 });
   await assert.rejects(c.publish('a{b', 'x'), InvalidNameError);
@@ -184,7 +184,7 @@ test('errors: names, limits, empty batches, closed clients; close() ends subscri
   await c.close(); // idempotent
 });
 
-test('a handler that throws ends its subscription with that error', async () => {
+test('a handler that throws ends its subscription with that error', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('handler');
   const c = client(prefix);
   await c.publish('h', 'boom');
@@ -194,7 +194,7 @@ test('a handler that throws ends its subscription with that error', async () => 
   assert.equal((await sub.done).message, 'handler failed');
 });
 
-test('close() leaves no handle open: no socket, no timer', async () => {
+test('close() leaves no handle open: no socket, no timer', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('handles');
   const baseline = process.getActiveResourcesInfo().filter((x) => x !== 'TTYWrap');
   const c = newClient(r, prefix, { idleCheck: 50 });
@@ -214,7 +214,7 @@ test('close() leaves no handle open: no socket, no timer', async () => {
   }
 });
 
-test('LOWWATER: the least token whose call may still reach Redis; an in-doubt call holds it down for the idempotency window', async () => {
+test('LOWWATER: the least token whose call may still reach Redis; an in-doubt call holds it down for the idempotency window', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('low'), { idempotencyWindow: 1000 });
   const st = c.pubState('lw');
   assert.deepEqual(st.issue(), { token: 1, low: 1 }, 'nothing outstanding: the token itself');

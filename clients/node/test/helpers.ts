@@ -123,6 +123,18 @@ export function goBinary(): string {
   return out;
 }
 
+/** The Go commands running, so that a test that failed or timed out leaves none behind. */
+const running = new Set<ChildProcess>();
+function track(p: ChildProcess): void {
+  running.add(p);
+  p.on('close', () => running.delete(p));
+}
+
+/** killGoCommands ends every Go command still running (in an after hook). */
+export function killGoCommands(): void {
+  for (const p of running) p.kill('SIGKILL');
+}
+
 /** GoResult is what a finished Go CLI command printed and its exit code. */
 export interface GoResult {
   code: number;
@@ -134,6 +146,7 @@ export interface GoResult {
 export function go(r: RedisServer, prefix: string, args: string[], input?: string): Promise<GoResult> {
   return new Promise((resolve) => {
     const p = spawn(goBinary(), ['--redis', r.url, '--prefix', prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    track(p);
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -156,6 +169,7 @@ export class GoStream {
 
   constructor(r: RedisServer, prefix: string, args: string[]) {
     this.proc = spawn(goBinary(), ['--redis', r.url, '--prefix', prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    track(this.proc);
     this.proc.stdin!.on('error', () => {});
     this.proc.stdout!.setEncoding('utf8').on('data', (d) => (this.stdout += d));
     this.proc.stderr!.setEncoding('utf8').on('data', (d) => (this.stderr += d));

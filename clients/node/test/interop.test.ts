@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Change, Client, ConflictError, Event, KindError, NotFoundError, codecs, formatPosition } from '../src';
-import { GoStream, RedisServer, go, goBinary, goBytes, newClient, uniquePrefix, waitFor } from './helpers';
+import { GoStream, RedisServer, go, goBinary, goBytes, killGoCommands, newClient, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
 const clients: Client[] = [];
@@ -21,6 +21,7 @@ before(async () => {
 });
 
 after(async () => {
+  killGoCommands();
   await Promise.all(clients.map((c) => c.close()));
   await r?.stop();
 });
@@ -30,7 +31,7 @@ const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 /** The text of message i published through the Go CLI's standard input: one line each, not all ASCII. */
 const goLine = (i: number) => `go ${i} é✓ ${'x'.repeat(i % 37)}`;
 
-test('Go publishes 20,000 messages, a Node subscriber gets each once, in order, same seqs and bytes, across pub/sub kills', async () => {
+test('Go publishes 20,000 messages, a Node subscriber gets each once, in order, same seqs and bytes, across pub/sub kills', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('go2node');
   const c = client(prefix);
   const got: Event[] = [];
@@ -76,7 +77,7 @@ test('Go publishes 20,000 messages, a Node subscriber gets each once, in order, 
   await sub.close();
 });
 
-test('Node publishes 20,000 messages, the Go subscriber gets each once, in order, same seqs and bytes, across pub/sub kills', async () => {
+test('Node publishes 20,000 messages, the Go subscriber gets each once, in order, same seqs and bytes, across pub/sub kills', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('node2go');
   const c = client(prefix);
   const n = 20_000;
@@ -128,7 +129,7 @@ test('Node publishes 20,000 messages, the Go subscriber gets each once, in order
   assert.ok(kills >= 3);
 });
 
-test('Go and Node writers race on one map with compare-and-set: no lost update, both replicas converge, digests equal Redis\'s', async () => {
+test('Go and Node writers race on one map with compare-and-set: no lost update, both replicas converge, digests equal Redis\'s', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('mapcas');
   const c = client(prefix);
   const m = c.openMap('stock', { codec: codecs.utf8, verifyEvery: -1 });
@@ -213,7 +214,7 @@ test('Go and Node writers race on one map with compare-and-set: no lost update, 
   await m.close();
 });
 
-test('Go watch and Node watch print the same changes, and the Go dump the same state', async () => {
+test('Go watch and Node watch print the same changes, and the Go dump the same state', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('watch');
   const c = client(prefix);
   const m = c.openMap('cfg', { verifyEvery: -1 });
@@ -253,7 +254,7 @@ test('Go watch and Node watch print the same changes, and the Go dump the same s
   await m.close();
 });
 
-test('a trimmed reset reaches Node subscribers the way it reaches Go ones, with the same range and position', async () => {
+test('a trimmed reset reaches Node subscribers the way it reaches Go ones, with the same range and position', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('trim');
   const c = client(prefix);
   const seed = await go(r, prefix, ['pub', 'trimmed'], Array.from({ length: 1000 }, (_, i) => goLine(i)).join('\n') + '\n');
@@ -304,7 +305,7 @@ test('a trimmed reset reaches Node subscribers the way it reaches Go ones, with 
   assert.equal(JSON.parse(goNext.stdout).pos, got[21].pos);
 });
 
-test('a start after a bare seq above the head is a rewound reset on both sides; kinds are enforced across languages', async () => {
+test('a start after a bare seq above the head is a rewound reset on both sides; kinds are enforced across languages', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('bare');
   const c = client(prefix);
   for (let i = 1; i <= 10; i++) await c.publish('short', `m${i}`);
@@ -338,7 +339,7 @@ test('a start after a bare seq above the head is a rewound reset on both sides; 
   assert.match(pub.stderr, /"gomap" is a map, not a channel/);
 });
 
-test('an epoch change (redis-server restarted without persistence) reaches Node subscribers the way it reaches Go ones', async () => {
+test('an epoch change (redis-server restarted without persistence) reaches Node subscribers the way it reaches Go ones', { timeout: 60000 }, async () => {
   // A server of its own: the restart loses every key.
   const own = await RedisServer.start();
   try {

@@ -22,7 +22,7 @@ after(async () => {
   await r?.stop();
 });
 
-test('set, get, delete, compare-and-set and atomic multi-key writes; read-your-writes', async () => {
+test('set, get, delete, compare-and-set and atomic multi-key writes; read-your-writes', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('rw'));
   const m = c.openMap('prices', { codec: codecs.json, verifyEvery: -1 });
   assert.throws(() => m.get('x'), NotReadyError);
@@ -47,7 +47,7 @@ test('set, get, delete, compare-and-set and atomic multi-key writes; read-your-w
   await m.close();
 });
 
-test('deleting an absent key returns a not-found error and writes nothing; a delete among sets is left out', async () => {
+test('deleting an absent key returns a not-found error and writes nothing; a delete among sets is left out', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('del'));
   const m = c.openMap('m', { codec: codecs.utf8, verifyEvery: -1 });
   await m.ready();
@@ -69,7 +69,7 @@ test('deleting an absent key returns a not-found error and writes nothing; a del
   await m.close();
 });
 
-test('two replicas converge while writes go on; verify compares at the same seq', async () => {
+test('two replicas converge while writes go on; verify compares at the same seq', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('conv'));
   const c2 = client(c.config.prefix);
   const a = c.openMap('shared', { codec: codecs.utf8, verifyEvery: -1 });
@@ -95,7 +95,7 @@ test('two replicas converge while writes go on; verify compares at the same seq'
   await b.close();
 });
 
-test('a replica that differs from Redis at the same seq reloads by itself', async () => {
+test('a replica that differs from Redis at the same seq reloads by itself', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('repair'));
   const m = c.openMap('fix', { codec: codecs.utf8, verifyEvery: -1 });
   await m.ready();
@@ -117,7 +117,7 @@ test('a replica that differs from Redis at the same seq reloads by itself', asyn
   await m.close();
 });
 
-test('a message on a map\'s channel that is not a change record is skipped, and the replica still counts its seq', async () => {
+test('a message on a map\'s channel that is not a change record is skipped, and the replica still counts its seq', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('badrec'));
   const m = c.openMap('br', { codec: codecs.utf8, verifyEvery: -1 });
   await m.ready();
@@ -141,7 +141,7 @@ test('a message on a map\'s channel that is not a change record is skipped, and 
   await m.close();
 });
 
-test('watch from a position yields every change in order with its versions; reset on a trimmed log', async () => {
+test('watch from a position yields every change in order with its versions; reset on a trimmed log', { timeout: 30000 }, async () => {
   const c = client(uniquePrefix('watch'));
   const m = c.openMap('w', { codec: codecs.utf8, verifyEvery: -1 });
   await m.ready();

@@ -22,7 +22,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('the README quick start compiles, runs against Redis, prints what it says, and exits by itself', async () => {
+test('the README quick start compiles, runs against Redis, prints what it says, and exits by itself', { timeout: 30000 }, async () => {
   const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
   const m = /```ts\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'README.md has a ts block');

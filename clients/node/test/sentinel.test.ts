@@ -35,7 +35,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('through Sentinel: publish, subscribe and a map, seen by a client connected to the primary directly', async () => {
+test('through Sentinel: publish, subscribe and a map, seen by a client connected to the primary directly', { timeout: 30000 }, async () => {
   const prefix = uniquePrefix('sentinel');
   const c = new Client({ redisOptions: { sentinels: [{ host: '127.0.0.1', port: sentinelPort }], name: 'main' }, prefix, logger: silentLogger });
   const direct = newClient(primary, prefix);

@@ -90,7 +90,7 @@ function harness(log: FakeLog, start: Start, o: { bufferSize?: number; fetchCoun
 
 const seqs = (from: number, to: number, data: (i: number) => string) => Array.from({ length: to - from + 1 }, (_, i) => `${from + i}:${data(from + i)}`);
 
-test('catch up from the log, then live envelopes; duplicates ignored; a hole is filled from the log', async () => {
+test('catch up from the log, then live envelopes; duplicates ignored; a hole is filled from the log', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   for (let i = 1; i <= 7; i++) log.append(`m${i}`);
   const h = harness(log, { epoch: 'e1', seq: 2, tip: '' });
@@ -107,7 +107,7 @@ test('catch up from the log, then live envelopes; duplicates ignored; a hole is 
   await h.stop();
 });
 
-test('trimmed: the first entry the log still holds starts above next; its reset continues after the last trimmed seq', async () => {
+test('trimmed: the first entry the log still holds starts above next; its reset continues after the last trimmed seq', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   for (let i = 1; i <= 10; i++) log.append(`m${i}`);
   log.entries = log.entries.slice(5); // retention dropped 1..5
@@ -117,7 +117,7 @@ test('trimmed: the first entry the log still holds starts above next; its reset 
   await h.stop();
 });
 
-test('trimmed: no message at or above next while the head is at or above it (the log holds only older entries)', async () => {
+test('trimmed: no message at or above next while the head is at or above it (the log holds only older entries)', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   for (let i = 1; i <= 10; i++) log.append(`m${i}`);
   log.entries = log.entries.slice(0, 5); // the entries holding 6..10 are gone, the head is still 10
@@ -130,7 +130,7 @@ test('trimmed: no message at or above next while the head is at or above it (the
   await h.stop();
 });
 
-test('epoch-changed: the log is gone (open range, continuing after 0), then a new epoch begins from seq 1', async () => {
+test('epoch-changed: the log is gone (open range, continuing after 0), then a new epoch begins from seq 1', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   log.append('a', 'b', 'c');
   const h = harness(log, { epoch: 'e1', seq: 1, tip: '' });
@@ -149,7 +149,7 @@ test('epoch-changed: the log is gone (open range, continuing after 0), then a ne
   await h.stop();
 });
 
-test('epoch-changed: another epoch in the log (open range, continuing after NEW:0)', async () => {
+test('epoch-changed: another epoch in the log (open range, continuing after NEW:0)', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   log.append('a');
   const h = harness(log, { epoch: 'e1', seq: 0, tip: '' });
@@ -166,7 +166,7 @@ test('epoch-changed: another epoch in the log (open range, continuing after NEW:
   await h.stop();
 });
 
-test('rewound: after a failover that lost acknowledged entries, the entry ids show where the log parted', async () => {
+test('rewound: after a failover that lost acknowledged entries, the entry ids show where the log parted', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   for (let i = 1; i <= 10; i += 2) log.append(`m${i}`, `m${i + 1}`);
   const h = harness(log, { epoch: 'e1', seq: 0, tip: '' });
@@ -181,7 +181,7 @@ test('rewound: after a failover that lost acknowledged entries, the entry ids sh
   await h.stop();
 });
 
-test('rewound: the head went back below what was delivered (an idle head check finds it)', async () => {
+test('rewound: the head went back below what was delivered (an idle head check finds it)', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   for (let i = 1; i <= 10; i += 2) log.append(`m${i}`, `m${i + 1}`);
   const h = harness(log, { epoch: 'e1', seq: 0, tip: '' });
@@ -197,7 +197,7 @@ test('rewound: the head went back below what was delivered (an idle head check f
   await h.stop();
 });
 
-test('a live duplicate that is not the entry delivered at its seq means the log was rewound', async () => {
+test('a live duplicate that is not the entry delivered at its seq means the log was rewound', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   log.append('a', 'b');
   log.append('c', 'd');
@@ -211,7 +211,7 @@ test('a live duplicate that is not the entry delivered at its seq means the log 
   await h.stop();
 });
 
-test('a start after a bare seq: resolved by the first catch-up; above the head it is a rewound reset from 1', async (t) => {
+test('a start after a bare seq: resolved by the first catch-up; above the head it is a rewound reset from 1', { timeout: 10000 }, async (t) => {
   await t.test('within the history: adopt its epoch', async () => {
     const log = new FakeLog();
     log.append('a', 'b', 'c');
@@ -251,7 +251,7 @@ test('a start after a bare seq: resolved by the first catch-up; above the head i
   });
 });
 
-test('idle head checks: all delivered confirms; a lost tail is caught up; twice in a row replaces the pub/sub connection', async () => {
+test('idle head checks: all delivered confirms; a lost tail is caught up; twice in a row replaces the pub/sub connection', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   log.append('a');
   const h = harness(log, { epoch: 'e1', seq: 0, tip: '' });
@@ -280,7 +280,7 @@ test('idle head checks: all delivered confirms; a lost tail is caught up; twice 
   await h.stop();
 });
 
-test('a full live queue drops envelopes (counted) and catches up from the log: nothing lost, nothing twice', async () => {
+test('a full live queue drops envelopes (counted) and catches up from the log: nothing lost, nothing twice', { timeout: 10000 }, async () => {
   const log = new FakeLog();
   let release!: () => void;
   let gate: Promise<void> | undefined = new Promise((r) => (release = r));
