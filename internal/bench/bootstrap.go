@@ -66,7 +66,7 @@ func runBootstrap(ctx context.Context, r *Runner, res *Result) (err error) {
 	if err := mapfill.Fill(ctx, r.admin, mapfill.Options{Prefix: r.prefix, Name: name, Keys: n, ValueBytes: BootstrapValueBytes}); err != nil {
 		return err
 	}
-	state := r.prefix + ":{" + name + "}:state"
+	state := mustKeys(r.prefix, name).State
 
 	// The writer is a near-cache of one key: it holds no replica to weigh on the heap figures.
 	wcl, err := r.openChannel(ctx, &rcs)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 	"github.com/redisync/redisync/redisconn"
 )
 
@@ -146,7 +147,16 @@ func (r *Runner) openChannel(ctx context.Context, rcs *[]rueidis.Client) (*chann
 }
 
 // pubsubName is the pub/sub channel of the redisync channel name (PROTOCOL.md, section 1).
-func (r *Runner) pubsubName(name string) string { return r.prefix + ":{" + name + "}:pub" }
+func (r *Runner) pubsubName(name string) string { return mustKeys(r.prefix, name).PubSub }
+
+// mustKeys are the Redis names of the bench's own channel or map name.
+func mustKeys(prefix, name string) wire.Keys {
+	k, err := wire.KeysFor(prefix, name)
+	if err != nil {
+		panic(err) // the bench's own names are valid
+	}
+	return k
+}
 
 // rawName is the pub/sub channel of the raw side of name.
 func (r *Runner) rawName(name string) string { return r.prefix + ":raw:" + name }

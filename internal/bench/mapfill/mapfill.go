@@ -1,7 +1,7 @@
 // Package mapfill writes a large replicated map straight into Redis, in the layout the map's
 // write script leaves (PROTOCOL.md, "Maps"), so that benchmarks can load a replica of a million
-// keys without a million script calls. It imports nothing of redisync, so that replmap's own
-// tests can use it as well as the bench package, which imports replmap.
+// keys without a million script calls. It imports only the protocol (internal/wire), not
+// replmap, so that replmap's own tests can use it as well as the bench package.
 package mapfill
 
 import (
