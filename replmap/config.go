@@ -48,34 +48,49 @@ type Config[V any] struct {
 	Logger *slog.Logger
 }
 
+// codecDefaults fills the fields Config and CacheConfig share.
+func codecDefaults[V any](codec *Codec[V], maxKey, maxVal *int, logger **slog.Logger) {
+	if *codec == nil {
+		*codec = JSON[V]{}
+	}
+	if *maxKey == 0 {
+		*maxKey = DefaultMaxKeyBytes
+	}
+	if *maxVal == 0 {
+		*maxVal = DefaultMaxValueBytes
+	}
+	if *logger == nil {
+		*logger = slog.Default()
+	}
+}
+
+// checkLimits validates the limits Config and CacheConfig share.
+func checkLimits(maxKey, maxVal int) error {
+	switch {
+	case maxKey < 1:
+		return fmt.Errorf("replmap: MaxKeyBytes %d is below 1", maxKey)
+	case maxVal < 0:
+		return fmt.Errorf("replmap: MaxValueBytes %d is negative", maxVal)
+	}
+	return nil
+}
+
 func (c Config[V]) withDefaults() Config[V] {
-	if c.Codec == nil {
-		c.Codec = JSON[V]{}
-	}
-	if c.MaxKeyBytes == 0 {
-		c.MaxKeyBytes = DefaultMaxKeyBytes
-	}
-	if c.MaxValueBytes == 0 {
-		c.MaxValueBytes = DefaultMaxValueBytes
-	}
+	codecDefaults(&c.Codec, &c.MaxKeyBytes, &c.MaxValueBytes, &c.Logger)
 	if c.ScanCount == 0 {
 		c.ScanCount = DefaultScanCount
 	}
 	if c.VerifyEvery == 0 {
 		c.VerifyEvery = DefaultVerifyEvery
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
 	return c
 }
 
 func (c Config[V]) validate() error {
+	if err := checkLimits(c.MaxKeyBytes, c.MaxValueBytes); err != nil {
+		return err
+	}
 	switch {
-	case c.MaxKeyBytes < 1:
-		return fmt.Errorf("replmap: MaxKeyBytes %d is below 1", c.MaxKeyBytes)
-	case c.MaxValueBytes < 0:
-		return fmt.Errorf("replmap: MaxValueBytes %d is negative", c.MaxValueBytes)
 	case c.MaxStaleness < 0:
 		return fmt.Errorf("replmap: MaxStaleness %v is negative", c.MaxStaleness)
 	case c.ScanCount < 1:
@@ -101,31 +116,18 @@ type CacheConfig[V any] struct {
 }
 
 func (c CacheConfig[V]) withDefaults() CacheConfig[V] {
-	if c.Codec == nil {
-		c.Codec = JSON[V]{}
-	}
-	if c.MaxKeyBytes == 0 {
-		c.MaxKeyBytes = DefaultMaxKeyBytes
-	}
-	if c.MaxValueBytes == 0 {
-		c.MaxValueBytes = DefaultMaxValueBytes
-	}
+	codecDefaults(&c.Codec, &c.MaxKeyBytes, &c.MaxValueBytes, &c.Logger)
 	if c.Size == 0 {
 		c.Size = DefaultCacheSize
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	return c
 }
 
 func (c CacheConfig[V]) validate() error {
-	switch {
-	case c.MaxKeyBytes < 1:
-		return fmt.Errorf("replmap: MaxKeyBytes %d is below 1", c.MaxKeyBytes)
-	case c.MaxValueBytes < 0:
-		return fmt.Errorf("replmap: MaxValueBytes %d is negative", c.MaxValueBytes)
-	case c.Size < 1:
+	if err := checkLimits(c.MaxKeyBytes, c.MaxValueBytes); err != nil {
+		return err
+	}
+	if c.Size < 1 {
 		return fmt.Errorf("replmap: cache Size %d is below 1", c.Size)
 	}
 	return nil
