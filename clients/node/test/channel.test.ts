@@ -3,9 +3,9 @@
 // checks), kinds, errors, and a close() that leaves nothing open.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, TooLargeError, encodeEnvelope } from '../src';
+import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, TooLargeError, UnknownOutcomeError, encodeEnvelope, silentLogger } from '../src';
 import { scripts } from '../src/scripts';
-import { RedisServer, newClient, uniquePrefix, waitFor } from './helpers';
+import { RedisServer, freePort, newClient, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
 const clients: Client[] = [];
@@ -225,4 +225,14 @@ test('LOWWATER: the least token whose call may still reach Redis; an in-doubt ca
   st.settle(3, false);
   await new Promise((res) => setTimeout(res, 1100));
   assert.deepEqual(st.issue(), { token: 4, low: 4 }, 'after the window, token 1 is forgotten');
+});
+
+test('a publish that cannot be confirmed within half the idempotency window fails with UnknownOutcomeError', { timeout: 30000 }, async () => {
+  const nobody = await freePort(); // nothing listens there
+  const c = new Client({ url: `redis://127.0.0.1:${nobody}`, idempotencyWindow: 1000, logger: silentLogger });
+  const t0 = Date.now();
+  await assert.rejects(c.publish('u', 'x'), UnknownOutcomeError);
+  const took = Date.now() - t0;
+  assert.ok(took >= 450 && took < 3000, `gave up after ${took} ms`);
+  await c.close();
 });
