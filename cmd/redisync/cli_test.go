@@ -393,7 +393,7 @@ func TestPipedPublishWithPubSubKills(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	prefix := uniquePrefix(t)
 	const name = "accept"
-	common := []string{"--redis", srv.URL(), "--prefix", prefix}
+	common := []string{"--redis", srv.URL(), "--namespace", prefix}
 
 	subs := []*proc{
 		startProc(t, nil, append([]string{"sub", name, "--json", "--count", strconv.Itoa(total), "-v"}, common...)...),
@@ -456,7 +456,7 @@ func TestPubRidesOutRestart(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	prefix := uniquePrefix(t)
 	const name = "restart"
-	common := []string{"--redis", srv.URL(), "--prefix", prefix}
+	common := []string{"--redis", srv.URL(), "--namespace", prefix}
 
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -498,7 +498,7 @@ func TestSubReset(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	prefix := uniquePrefix(t)
 	const name = "reset"
-	common := []string{"--redis", srv.URL(), "--prefix", prefix}
+	common := []string{"--redis", srv.URL(), "--namespace", prefix}
 
 	out, errOut, code := run(t, strings.NewReader("m1\nm2\nm3\nm4\nm5\n"), append([]string{"pub", name}, common...)...)
 	if code != 0 || strings.TrimSpace(out) != "5" {
@@ -627,7 +627,7 @@ func TestUnreachableRedis(t *testing.T) {
 
 func TestPubSingleMessage(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	common := []string{"--redis", srv.URL(), "--prefix", uniquePrefix(t)}
+	common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
 	for i, want := range []string{"1", "2"} {
 		out, errOut, code := run(t, nil, append([]string{"pub", "c", "hello"}, common...)...)
 		if code != 0 || strings.TrimSpace(out) != want || out != want+"\n" {

@@ -17,7 +17,7 @@ func TestCLIOnACluster(t *testing.T) {
 	}
 	cl := redistest.StartCluster(t, redistest.ClusterOptions{})
 	prefix := uniquePrefix(t)
-	common := []string{"--redis", cl.URL(), "--prefix", prefix}
+	common := []string{"--redis", cl.URL(), "--namespace", prefix}
 	names := []string{"orders", "prices", "users", "events"}
 	var subs []*proc
 	for _, n := range names {

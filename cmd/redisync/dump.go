@@ -15,12 +15,14 @@ import (
 
 func newDumpCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var keyPrefix string
 	cmd := &cobra.Command{
-		Use:   "dump MAP",
+		Use:   "dump MAP [--key-prefix P]",
 		Short: "Print every key of a replicated map, sorted",
 		Long: `Load a replica of the replicated map MAP (within --timeout) and print all its keys, sorted
-by their bytes. A map that does not exist (never written to in this --namespace) exits 1:
-map "MAP" does not exist; one whose keys were all deleted prints nothing.
+by their bytes; with --key-prefix P, only the keys that start with P (the whole map is
+loaded all the same). A map that does not exist (never written to in this --namespace)
+exits 1: map "MAP" does not exist; one whose keys were all deleted prints nothing.
 
 Plain output is one line per key: the key, its version and its value, separated by tabs; a
 key or value holding a control character is quoted.
@@ -42,7 +44,9 @@ UTF-8 is given base64-encoded with "base64":true.`,
 			}
 			var all []kv
 			for k, e := range m.All() {
-				all = append(all, kv{k, e})
+				if strings.HasPrefix(k, keyPrefix) {
+					all = append(all, kv{k, e})
+				}
 			}
 			slices.SortFunc(all, func(a, b kv) int { return strings.Compare(a.key, b.key) })
 			out := bufio.NewWriter(cmd.OutOrStdout())
@@ -62,5 +66,6 @@ UTF-8 is given base64-encoded with "base64":true.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	cmd.Flags().StringVar(&keyPrefix, "key-prefix", "", "print only the keys that start with this (as ?prefix= of the HTTP API)")
 	return cmd
 }

@@ -28,7 +28,7 @@ func newMapCLI(t *testing.T) *mapCLI {
 	return &mapCLI{t: t, srv: srv, prefix: uniquePrefix(t)}
 }
 
-func (c *mapCLI) common() []string { return []string{"--redis", c.srv.URL(), "--prefix", c.prefix} }
+func (c *mapCLI) common() []string { return []string{"--redis", c.srv.URL(), "--namespace", c.prefix} }
 
 // run runs redisync args to the end.
 func (c *mapCLI) run(args ...string) (stdout, stderr string, code int) {

@@ -47,3 +47,16 @@ func TestMissingMap(t *testing.T) {
 		}
 	}
 }
+
+// An etcdctl habit, dump MAP --prefix P, meant as a key filter: --prefix is the namespace, so
+// the map does not exist there, and the deprecation line points at --key-prefix.
+func TestDumpPrefixIsNotAKeyFilter(t *testing.T) {
+	c := newMapCLI(t)
+	c.seq("set", "accounts", "user:1", "x")
+	p := startProc(t, nil, "dump", "accounts", "--prefix", "user:", "--redis", c.srv.URL())
+	if code := p.wait(); code != 1 || p.stdout.String() != "" ||
+		!strings.Contains(p.stderr.String(), "--key-prefix") || !strings.Contains(p.stderr.String(), `map "accounts" does not exist`) {
+		t.Errorf("dump accounts --prefix user: exit %d, stdout %q, stderr %q; want 1, nothing, a hint at --key-prefix and that the map does not exist in that namespace",
+			code, p.stdout.String(), p.stderr.String())
+	}
+}

@@ -55,7 +55,7 @@ func pubLines(t *testing.T, common []string, name string, lines ...string) uint6
 // the start is announced on standard error before anything else.
 func TestSubFromPosition(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	common := []string{"--redis", srv.URL(), "--prefix", uniquePrefix(t)}
+	common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
 	const name = "positions"
 	pubLines(t, common, name, "m1", "m2", "m3", "m4", "m5")
 
@@ -124,7 +124,7 @@ func TestSubFromPosition(t *testing.T) {
 func TestSubTrimmedReset(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	prefix := uniquePrefix(t)
-	common := []string{"--redis", srv.URL(), "--prefix", prefix}
+	common := []string{"--redis", srv.URL(), "--namespace", prefix}
 	const name = "trimmed"
 	pubLines(t, common, name, "m1", "m2", "m3", "m4", "m5")
 	// The log has one entry per message: keep the last two, as a retention would.
@@ -175,7 +175,7 @@ func rawReset(t *testing.T, o map[string]json.RawMessage) map[string]json.RawMes
 func TestSubFromNowAnnouncedStart(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	prefix := uniquePrefix(t)
-	common := []string{"--redis", srv.URL(), "--prefix", prefix}
+	common := []string{"--redis", srv.URL(), "--namespace", prefix}
 	const name = "announced"
 	cl, err := channel.New(srv.Client(t), channel.Config{Prefix: prefix})
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 // globals are the flags every command shares.
 type globals struct {
 	redisURL string
-	prefix   string
+	prefix   string // --namespace: channel.Config.Prefix
+	alias    string // --prefix, the deprecated name of --namespace
 	timeout  time.Duration
 	verbose  bool
 	sharded  string // auto, on or off
@@ -38,6 +39,12 @@ Reliable channels: every message gets a sequence number, and every subscriber re
 once and in order, across disconnects and Redis restarts; what cannot be delivered any more is
 announced as a reset, never skipped silently.
 
+Replicated maps: every node holds a whole keyspace, kept current from a channel of its
+writes; "redisync check" proves a replica equals Redis.
+
+Every Redis key and pub/sub channel redisync uses starts with its namespace (--namespace,
+default "` + channel.DefaultPrefix + `"): commands, nodes and programs that share data use the same one.
+
 Configuration comes from flags, then the environment:
   REDIS_URL   Redis to use (redis://[user:password@]host:port[/db], rediss:// for TLS),
               default ` + redisconn.DefaultURL + `. A Sentinel deployment:
@@ -53,6 +60,9 @@ SIGTERM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.String(),
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.resolve(cmd)
+		},
 	}
 	var versionText strings.Builder
 	version.print(&versionText)
@@ -61,7 +71,9 @@ SIGTERM.`,
 	root.Flags().Bool("version", false, `print the version, commit and Go version (as "redisync version")`)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (default $REDIS_URL, else "+redisconn.DefaultURL+")")
-	pf.StringVar(&g.prefix, "prefix", channel.DefaultPrefix, "prefix of every Redis key redisync uses")
+	pf.StringVar(&g.prefix, "namespace", channel.DefaultPrefix, "namespace of every Redis key and pub/sub channel redisync uses (NAMESPACE:{NAME}:…)")
+	pf.StringVar(&g.alias, "prefix", channel.DefaultPrefix, "the former name of --namespace")
+	pf.MarkDeprecated("prefix", "use --namespace instead (same meaning: the namespace of every Redis key; dump and watch filter keys with --key-prefix)")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "also log what is merely informative (warnings are always logged to standard error)")
 	pf.StringVar(&g.sharded, "sharded", "auto", `sharded pub/sub (SPUBLISH/SSUBSCRIBE): "auto" (on for a Redis Cluster), "on" or "off"`)
@@ -75,6 +87,20 @@ SIGTERM.`,
 		newSetCmd(g), newGetCmd(g), newDelCmd(g), newWatchCmd(g), newDumpCmd(g), newCheckCmd(g), newRetentionCmd(g),
 		newServeCmd(g), newStatusCmd(g), newDemoCmd(g), newBenchCmd(g), newVersionCmd())
 	return root
+}
+
+// resolve settles the flags that depend on each other, before any command runs: --prefix is
+// the deprecated name of --namespace.
+func (g *globals) resolve(cmd *cobra.Command) error {
+	f := cmd.Flags()
+	if !f.Changed("prefix") {
+		return nil
+	}
+	if f.Changed("namespace") && g.alias != g.prefix {
+		return fmt.Errorf("--namespace %q and --prefix %q disagree: give --namespace only (--prefix is its former name)", g.prefix, g.alias)
+	}
+	g.prefix = g.alias
+	return nil
 }
 
 // url returns the Redis URL from the flag or the environment.

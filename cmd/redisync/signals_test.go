@@ -51,7 +51,7 @@ func TestPubInterruptIdle(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	for _, s := range signals {
 		t.Run(s.name, func(t *testing.T) {
-			common := []string{"--redis", srv.URL(), "--prefix", uniquePrefix(t)}
+			common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
 			const name = "idle"
 			pr, pw, err := os.Pipe()
 			if err != nil {
@@ -93,7 +93,7 @@ func TestPubInterruptFlowing(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	for _, s := range signals {
 		t.Run(s.name, func(t *testing.T) {
-			common := []string{"--redis", srv.URL(), "--prefix", uniquePrefix(t)}
+			common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
 			const name = "flowing"
 			pr, pw, err := os.Pipe()
 			if err != nil {
@@ -148,7 +148,7 @@ func TestPubInterruptFlowing(t *testing.T) {
 // interruption from a --count reached.
 func TestSubWatchInterrupt(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	common := []string{"--redis", srv.URL(), "--prefix", uniquePrefix(t)}
+	common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
 	for _, cmd := range []string{"sub", "watch"} {
 		for _, s := range signals {
 			t.Run(cmd+"/"+s.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Print the nodes of the registry: their maps' seqs, lag and digest agreement",
-		Long: `Print the live nodes that "redisync serve" recorded in Redis under --prefix: for each its
+		Long: `Print the live nodes that "redisync serve" recorded in Redis under --namespace: for each its
 address, version, uptime and last heartbeat; for each map the seq every replica has applied,
 how far it lags behind Redis, its keys and digest, and whether the replicas agree ("in sync":
 equal digests at equal seqs, all caught up; "catching up"; "loading"; "diverged"); for each
@@ -53,7 +53,7 @@ With --json it prints {"nodes":[…],"maps":[…]}, the nodes as in GET /v1/node
 				return err
 			}
 			if len(recs) == 0 {
-				_, err := fmt.Fprintf(out, "no node is registered under prefix %q (is redisync serve running with this --prefix?)\n", g.prefix)
+				_, err := fmt.Fprintf(out, "no node is registered under namespace %q (is redisync serve running with this --namespace?)\n", g.prefix)
 				return err
 			}
 			return printStatus(out, recs, agree, time.Now())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,12 +18,14 @@ func newWatchCmd(g *globals) *cobra.Command {
 	var from string
 	var asJSON bool
 	var count uint64
+	var keyPrefix string
 	cmd := &cobra.Command{
-		Use:   "watch MAP",
+		Use:   "watch MAP [--key-prefix P]",
 		Short: "Print every change of a replicated map, in order, until interrupted",
 		Long: `Print the changes of the replicated map MAP, each exactly once and in seq order, across lost
 connections and Redis restarts, until interrupted. The operations of one atomic write share
-their seq.
+their seq. With --key-prefix P, only the changes of keys that start with P are printed (and
+counted by --count); resets are always printed, since they may concern any key.
 
 --from says where to start: "now" (the default: the writes made from now on), a position
 EPOCH:SEQ as printed in "pos" below (the changes after it), or a bare SEQ (the changes after
@@ -70,6 +73,9 @@ such as a name that is a channel, not a map.`,
 			fmt.Fprintf(cmd.ErrOrStderr(), "subscribed after %s\n", after)
 			changes := replmap.Watch[[]byte](ctx, cl, args[0], channel.After(after), replmap.Bytes{})
 			return printStream(cmd, changes, count, func(out *bufio.Writer, ch replmap.Change[[]byte]) (bool, error) {
+				if ch.Reset == nil && !strings.HasPrefix(ch.Key, keyPrefix) {
+					return false, nil
+				}
 				return ch.Reset == nil, printChange(out, cmd.ErrOrStderr(), ch, asJSON)
 			})
 		},
@@ -77,6 +83,7 @@ such as a name that is a channel, not a map.`,
 	cmd.Flags().StringVar(&from, "from", "now", `where to start: "now" (new changes only), or a position EPOCH:SEQ or SEQ to print the changes after it (0 for all the log holds)`)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	cmd.Flags().Uint64Var(&count, "count", 0, "exit after this many changes (0: run until interrupted)")
+	cmd.Flags().StringVar(&keyPrefix, "key-prefix", "", "print only the changes of keys that start with this (as ?prefix= of the HTTP API)")
 	return cmd
 }
 
