@@ -111,11 +111,19 @@ export class ConflictError extends RedisyncError {
   readonly expected: number;
   /** The key's version in Redis (0: absent). */
   readonly actual: number;
-  constructor(key: string, expected: number, actual: number) {
-    super('ERR_REDISYNC_CONFLICT', `redisync: version conflict on key ${JSON.stringify(key)}: expected version ${expected}, found ${actual}`);
+  /** The write required the key to exist, whatever its version (mustExist). */
+  readonly expectedExists: boolean;
+  constructor(key: string, expected: number, actual: number, expectedExists = false) {
+    super(
+      'ERR_REDISYNC_CONFLICT',
+      expectedExists
+        ? `redisync: version conflict on key ${JSON.stringify(key)}: expected it to exist, found it absent`
+        : `redisync: version conflict on key ${JSON.stringify(key)}: expected version ${expected}, found ${actual}`,
+    );
     this.key = key;
     this.expected = expected;
     this.actual = actual;
+    this.expectedExists = expectedExists;
   }
 }
 

@@ -68,12 +68,17 @@ export interface Change<V> {
   reset?: Reset | { reason: 'resnapshot' };
 }
 
-/** Op is one operation of an atomic write: set key to value, or delete it; with ifVersion the whole write applies only if key is at that version (0: absent). */
+/**
+ * Op is one operation of an atomic write: set key to value, or delete it. With ifVersion the
+ * whole write applies only if key is at that version (0: absent); with mustExist, only if key
+ * exists, whatever its version (the guard `e` of write.lua).
+ */
 export interface Op<V> {
   key: string;
   value?: V;
   delete?: boolean;
   ifVersion?: number;
+  mustExist?: boolean;
 }
 
 /** Verification is the outcome of verify: Redis's and the replica's digests at one position. */
@@ -447,6 +452,11 @@ export class ReplicatedMap<V = Buffer> {
     return this.write([{ key, value, ifVersion: version }], opts);
   }
 
+  /** update sets key only if it exists, whatever its version; otherwise throws a ConflictError (expectedExists set, actual 0). */
+  update(key: string, value: V, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.write([{ key, value, mustExist: true }], opts);
+  }
+
   /** compareAndDelete deletes key only if it is at version. */
   compareAndDelete(key: string, version: number, opts: { signal?: AbortSignal } = {}): Promise<number> {
     return this.write([{ key, delete: true, ifVersion: version }], opts);
@@ -478,8 +488,9 @@ export class ReplicatedMap<V = Buffer> {
         if (value.length > this.opts.maxValueBytes) throw new InvalidWriteError(`value of key ${JSON.stringify(o.key)} is ${value.length} bytes, the limit is ${this.opts.maxValueBytes}`);
       }
       if (o.ifVersion !== undefined && (!Number.isSafeInteger(o.ifVersion) || o.ifVersion < 0)) throw new InvalidWriteError(`version ${o.ifVersion} of key ${JSON.stringify(o.key)}`);
+      if (o.ifVersion !== undefined && o.mustExist) throw new InvalidWriteError(`key ${JSON.stringify(o.key)} has both ifVersion and mustExist`);
       size += kb.length + value.length;
-      args.push(o.delete ? 'd' : 's', kb, value, o.ifVersion === undefined ? '' : String(o.ifVersion));
+      args.push(o.delete ? 'd' : 's', kb, value, o.mustExist ? 'e' : o.ifVersion === undefined ? '' : String(o.ifVersion));
     }
     if (size > this.c.config.maxBatchBytes) throw new InvalidWriteError(`${size} bytes in one write, the limit is ${this.c.config.maxBatchBytes}`);
     const gen = this.generation;
@@ -497,7 +508,7 @@ export class ReplicatedMap<V = Buffer> {
       case 'conflict': {
         const i = Number(s[3]);
         if (s.length !== 5 || !Number.isSafeInteger(i) || i < 1 || i > ops.length) throw bad();
-        throw new ConflictError(ops[i - 1].key, ops[i - 1].ifVersion ?? 0, Number(s[4]));
+        throw new ConflictError(ops[i - 1].key, ops[i - 1].ifVersion ?? 0, Number(s[4]), ops[i - 1].mustExist ?? false);
       }
       default:
         throw bad();

@@ -41,6 +41,10 @@ test('set, get, delete, compare-and-set and atomic multi-key writes; read-your-w
     ConflictError,
   );
   assert.deepEqual(m.get('sku-2')?.value, { cents: 5 }, 'a conflict writes nothing of the write');
+  await assert.rejects(m.update('sku-9', { cents: 1 }), (e) => e instanceof ConflictError && e.expectedExists && e.actual === 0, 'mustExist on an absent key');
+  const v3 = await m.update('sku-2', { cents: 6 });
+  assert.deepEqual(m.get('sku-2'), { value: { cents: 6 }, version: v3 }, 'mustExist on a present key, whatever its version');
+  await assert.rejects(m.write([{ key: 'a', value: 1, mustExist: true, ifVersion: 1 }]), InvalidWriteError);
   await assert.rejects(m.write([{ key: 'a', value: 1 }, { key: 'a', value: 2 }]), InvalidWriteError, 'a key at most once per write');
   await assert.rejects(m.write([]), InvalidWriteError);
   await assert.rejects(m.set('', 1), InvalidWriteError);
