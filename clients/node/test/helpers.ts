@@ -142,10 +142,10 @@ export interface GoResult {
   stderr: string;
 }
 
-/** go runs the Go CLI with --redis and --prefix and waits for it. */
+/** go runs the Go CLI with --redis and --namespace and waits for it. */
 export function go(r: RedisServer, prefix: string, args: string[], input?: string): Promise<GoResult> {
   return new Promise((resolve) => {
-    const p = spawn(goBinary(), ['--redis', r.url, '--prefix', prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(goBinary(), ['--redis', r.url, '--namespace', prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     track(p);
     let stdout = '';
     let stderr = '';
@@ -168,7 +168,7 @@ export class GoStream {
   readonly done: Promise<GoResult>;
 
   constructor(r: RedisServer, prefix: string, args: string[]) {
-    this.proc = spawn(goBinary(), ['--redis', r.url, '--prefix', prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = spawn(goBinary(), ['--redis', r.url, '--namespace', prefix, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     track(this.proc);
     this.proc.stdin!.on('error', () => {});
     this.proc.stdout!.setEncoding('utf8').on('data', (d) => (this.stdout += d));
