@@ -258,9 +258,13 @@ export class Client {
   /** start turns a From into a start position; 'now' reads the head (checking the kind) before it returns. */
   private async start(k: Keys, from: From, kind: Kind, signal?: AbortSignal): Promise<Start> {
     if (from === 'now') {
-      const sig = signal ? anySignal([signal, this.signal]) : this.signal;
-      const f = await this.fetchRetrying(k, kind, 1, 0, sig);
-      return { epoch: f.epoch, seq: f.head, tip: f.tip };
+      const any = anySignal(signal ? [signal, this.signal] : [this.signal]);
+      try {
+        const f = await this.fetchRetrying(k, kind, 1, 0, any.signal);
+        return { epoch: f.epoch, seq: f.head, tip: f.tip };
+      } finally {
+        any.dispose();
+      }
     }
     if (from === 'start') return { epoch: '', seq: 0, tip: '' };
     const p = typeof from === 'string' ? parsePosition(from) : from;
@@ -367,17 +371,20 @@ export class LogEntryError extends Error {
   }
 }
 
-/** anySignal aborts when any of signals does (AbortSignal.any needs Node 20.3). */
-export function anySignal(signals: AbortSignal[]): AbortSignal {
+/** anySignal aborts when any of signals does (AbortSignal.any needs Node 20.3); dispose removes its listeners. */
+export function anySignal(signals: AbortSignal[]): { signal: AbortSignal; dispose(): void } {
   const c = new AbortController();
+  const offs: (() => void)[] = [];
   for (const s of signals) {
     if (s.aborted) {
       c.abort(s.reason);
       break;
     }
-    s.addEventListener('abort', () => c.abort(s.reason), { once: true });
+    const f = () => c.abort(s.reason);
+    s.addEventListener('abort', f, { once: true });
+    offs.push(() => s.removeEventListener('abort', f));
   }
-  return c.signal;
+  return { signal: c.signal, dispose: () => offs.forEach((f) => f()) };
 }
 
 export { checkName, formatPosition, Cluster };

@@ -132,6 +132,7 @@ export class ReplicatedMap<V = Buffer> {
   private readonly running: Promise<void>;
   private verifyTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  private readonly onClientClose: () => void;
   /** Counters since open. */
   readonly stats = { changes: 0, snapshots: 0, resnapshots: 0, badRecords: 0, divergences: 0 };
 
@@ -153,7 +154,8 @@ export class ReplicatedMap<V = Buffer> {
       noWaitOnWrite: options.noWaitOnWrite ?? false,
       onChange: options.onChange,
     };
-    c.signal.addEventListener('abort', () => this.ctl.abort(), { once: true });
+    this.onClientClose = () => this.ctl.abort(new ClosedError('client'));
+    c.signal.addEventListener('abort', this.onClientClose, { once: true });
     this.running = this.run();
     if (this.opts.verifyEvery > 0) {
       this.verifyTimer = setInterval(() => {
@@ -554,6 +556,7 @@ export class ReplicatedMap<V = Buffer> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (this.verifyTimer) clearInterval(this.verifyTimer);
+      this.c.signal.removeEventListener('abort', this.onClientClose);
       this.ctl.abort(new ClosedError('map'));
       this.notify();
       await this.running;
