@@ -17,13 +17,22 @@ import (
 // be acknowledged; past it (or at a second signal) the batch is given up and in doubt.
 const interruptGrace = 2 * time.Second
 
+// maxMessageLimit is the most --max-message-bytes may allow: a message that fits the default
+// batch limit of a publish call, so that subscribers with default settings read it too.
+const maxMessageLimit = channel.DefaultMaxBatchBytes
+
 func newPubCmd(g *globals) *cobra.Command {
-	var batch int
+	var batch, maxBytes int
 	cmd := &cobra.Command{
 		Use:   "pub CHANNEL [MESSAGE]",
 		Short: "Publish a message, or every line of standard input, and print the last seq",
 		Long: `Publish MESSAGE on CHANNEL, or, without MESSAGE, every line of standard input as one message
 each (in order, in batches). Prints the seq of the last message published.
+
+A line is a message without its end of line ("\n" or "\r\n"); an empty line is an empty
+message. A message may hold up to --max-message-bytes bytes (default 1 MiB, at most 4 MiB):
+a longer line or MESSAGE stops pub with an error naming it, after the lines before it were
+published. A batch holds up to --batch lines and 4 MiB.
 
 A lost connection or a Redis restart is ridden out for up to --timeout per batch, without
 losing or repeating a line.
@@ -37,14 +46,25 @@ given up in flight, whose outcome is unknown: a second line says so), and exits 
 A second signal gives up the batch in flight at once.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case batch < 1:
+				return fmt.Errorf("--batch %d is below 1", batch)
+			case batch > channel.DefaultMaxBatchMessages:
+				return fmt.Errorf("--batch %d is above %d, the most messages one publish call appends", batch, channel.DefaultMaxBatchMessages)
+			case maxBytes < 1 || maxBytes > maxMessageLimit:
+				return fmt.Errorf("--max-message-bytes %d: want 1 to %d (4 MiB)", maxBytes, maxMessageLimit)
+			}
 			ctx := cmd.Context()
-			_, cl, closeAll, err := g.open(ctx)
+			_, cl, closeAll, err := g.openConfig(ctx, channel.Config{MaxMessageBytes: maxBytes})
 			if err != nil {
 				return err
 			}
 			defer closeAll()
 			name := args[0]
 			if len(args) == 2 {
+				if len(args[1]) > maxBytes {
+					return tooLong("MESSAGE", len(args[1]), maxBytes)
+				}
 				last, err := publish(ctx, g, cl, name, [][]byte{[]byte(args[1])})
 				if err != nil {
 					if ctx.Err() != nil && isContextErr(err) {
@@ -67,8 +87,23 @@ A second signal gives up the batch in flight at once.`,
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&batch, "batch", 500, "lines published per script call when reading standard input")
+	cmd.Flags().IntVar(&batch, "batch", 500, "lines published per script call when reading standard input (at most 1000)")
+	cmd.Flags().IntVar(&maxBytes, "max-message-bytes", channel.DefaultMaxMessageBytes, "the largest message, in bytes: a longer line or MESSAGE is an error (at most 4194304)")
 	return cmd
+}
+
+// tooLong is the error of a message over the --max-message-bytes limit: what it is, its size
+// (negative: unknown, only known to be over), and how to raise the limit when it can be.
+func tooLong(what string, size, limit int) error {
+	over := fmt.Sprintf("more than %d bytes", limit)
+	if size >= 0 {
+		over = fmt.Sprintf("%d bytes", size)
+	}
+	if limit < maxMessageLimit {
+		return fmt.Errorf("%s is %s, over the limit of a message (--max-message-bytes %d): raise it with --max-message-bytes, up to %d (4 MiB)",
+			what, over, limit, maxMessageLimit)
+	}
+	return fmt.Errorf("%s is %s, over %d (4 MiB), the largest message pub publishes", what, over, limit)
 }
 
 // publish publishes one batch within --timeout and returns the position of its last message.
@@ -116,9 +151,11 @@ func (r pubReport) summary() string {
 	return s
 }
 
-// publishLines publishes the lines of r in order. Lines are read ahead while a batch is in
-// flight, and a batch goes out as soon as the previous one is done, so a slow writer's lines
-// are published promptly and a fast one's are batched. When ctx ends it stops reading at once
+// publishLines publishes the lines of r in order, in batches of at most batch lines and of
+// the client's MaxBatchBytes; a line over its MaxMessageBytes ends it with an error, once
+// the lines before it are published. Lines are read ahead while a batch is in flight, and a
+// batch goes out as soon as the previous one is done, so a slow writer's lines are
+// published promptly and a fast one's are batched. When ctx ends it stops reading at once
 // (the goroutine blocked reading r is left behind; the process is about to exit) and reports
 // the lines read but not published.
 func publishLines(ctx context.Context, g *globals, cl *channel.Client, name string, r io.Reader, batch int) (pubReport, error) {
@@ -126,6 +163,7 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 	if batch < 1 {
 		return rep, fmt.Errorf("--batch %d is below 1", batch)
 	}
+	cfg := cl.Config()
 	lines := make(chan []byte, batch*2)
 	readErr := make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)
@@ -133,10 +171,15 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 	go func() {
 		defer close(lines)
 		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), channel.DefaultMaxMessageBytes+1)
+		// Room for the longest line allowed, its "\r\n", and one byte to tell it is longer.
+		sc.Buffer(make([]byte, 64*1024), cfg.MaxMessageBytes+3)
 		n := 0
 		for sc.Scan() {
 			n++
+			if len(sc.Bytes()) > cfg.MaxMessageBytes {
+				readErr <- tooLong(fmt.Sprintf("line %d of standard input", n), len(sc.Bytes()), cfg.MaxMessageBytes)
+				return
+			}
 			line := append([]byte(nil), sc.Bytes()...)
 			select {
 			case lines <- line:
@@ -144,12 +187,19 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 				return
 			}
 		}
-		if err := sc.Err(); err != nil {
+		switch err := sc.Err(); {
+		case errors.Is(err, bufio.ErrTooLong):
+			readErr <- tooLong(fmt.Sprintf("line %d of standard input", n+1), -1, cfg.MaxMessageBytes)
+		case err != nil:
 			readErr <- fmt.Errorf("reading line %d of standard input: %w", n+1, err)
 		}
 	}()
+	var carry []byte // a line read that did not fit the previous batch; nil: none
 	interrupted := func() (pubReport, error) {
 		cancel()
+		if carry != nil {
+			rep.read++
+		}
 		for range len(lines) { // the lines read ahead count as read
 			if _, ok := <-lines; ok {
 				rep.read++
@@ -162,17 +212,19 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 		if ctx.Err() != nil {
 			return interrupted()
 		}
-		var line []byte
-		var ok bool
-		select {
-		case line, ok = <-lines:
-		case <-ctx.Done():
-			return interrupted()
+		line, ok := carry, true
+		if carry == nil {
+			select {
+			case line, ok = <-lines:
+			case <-ctx.Done():
+				return interrupted()
+			}
 		}
+		carry = nil
 		if !ok {
 			break
 		}
-		msgs := [][]byte{line}
+		msgs, size := [][]byte{line}, len(line)
 	fill:
 		for len(msgs) < batch {
 			select {
@@ -180,7 +232,11 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 				if !ok {
 					break fill
 				}
-				msgs = append(msgs, l)
+				if size+len(l) > cfg.MaxBatchBytes {
+					carry = l
+					break fill
+				}
+				msgs, size = append(msgs, l), size+len(l)
 			default:
 				break fill
 			}
@@ -199,6 +255,13 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 	}
 	select {
 	case err := <-readErr:
+		switch rep.published { // every line before the one that failed
+		case 0:
+		case 1:
+			err = fmt.Errorf("%w; the 1 line before it was published, at seq %d", err, rep.last.Seq)
+		default:
+			err = fmt.Errorf("%w; the %d lines before it were published, the last at seq %d", err, rep.published, rep.last.Seq)
+		}
 		return rep, err
 	default:
 		return rep, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,7 +75,8 @@ SIGTERM.`,
 	pf.StringVar(&g.prefix, "namespace", channel.DefaultPrefix, "namespace of every Redis key and pub/sub channel redisync uses (NAMESPACE:{NAME}:…)")
 	pf.StringVar(&g.alias, "prefix", channel.DefaultPrefix, "the former name of --namespace")
 	pf.MarkDeprecated("prefix", "use --namespace instead (same meaning: the namespace of every Redis key; dump and watch filter keys with --key-prefix)")
-	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart; connecting gives up\n"+
+		"after this or "+redisconn.DefaultTimeout.String()+", whichever is shorter")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "also log what is merely informative (warnings are always logged to standard error)")
 	pf.StringVar(&g.sharded, "sharded", "auto", `sharded pub/sub (SPUBLISH/SSUBSCRIBE): "auto" (on for a Redis Cluster), "on" or "off"`)
 	pf.StringVar(&g.conn.CAFile, "tls-ca", "", "PEM file of the CA that signed the server's certificate (rediss://; URL parameter tls_ca)")
@@ -132,12 +134,38 @@ func (g *globals) quietLogger(w io.Writer) *slog.Logger {
 
 // open connects to Redis and returns a channel client over it; close releases both.
 func (g *globals) open(ctx context.Context) (rc rueidis.Client, cl *channel.Client, close func(), err error) {
+	return g.openConfig(ctx, channel.Config{})
+}
+
+// openConfig is open with a channel client configured by cfg, whose Prefix, Sharded and
+// Logger are set here.
+func (g *globals) openConfig(ctx context.Context, cfg channel.Config) (rc rueidis.Client, cl *channel.Client, close func(), err error) {
 	o := g.conn
 	o.URL = g.url()
 	if o.SentinelPassword == "" {
 		o.SentinelPassword = os.Getenv("REDISYNC_SENTINEL_PASSWORD")
 	}
-	rc, err = redisconn.Open(ctx, o)
+	// Connecting, and any later Redis call left without an answer, give up after --timeout,
+	// at most redisconn's default, and within ctx's deadline.
+	o.Timeout = min(g.timeout, redisconn.DefaultTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, nil, nil, g.explain(ctx.Err())
+		}
+		o.Timeout = min(o.Timeout, left)
+	}
+	// Open is bounded by o.Timeout and then says which step got no answer (a TLS handshake
+	// with a plain server, say); ctx's deadline, the same instant, would race with that and
+	// leave a bare "deadline exceeded". So Open gets ctx's cancellation, not its deadline.
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})()
+	rc, err = redisconn.Open(octx, o)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -152,7 +180,8 @@ func (g *globals) open(ctx context.Context) (rc rueidis.Client, cl *channel.Clie
 		rc.Close()
 		return nil, nil, nil, fmt.Errorf("--sharded %q: want auto, on or off", g.sharded)
 	}
-	cl, err = channel.New(rc, channel.Config{Prefix: g.prefix, Sharded: sharded, Logger: g.logger(os.Stderr)})
+	cfg.Prefix, cfg.Sharded, cfg.Logger = g.prefix, sharded, g.logger(os.Stderr)
+	cl, err = channel.New(rc, cfg)
 	if err != nil {
 		rc.Close()
 		return nil, nil, nil, err
