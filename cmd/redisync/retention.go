@@ -15,17 +15,22 @@ func newRetentionCmd(g *globals) *cobra.Command {
 	var maxAge time.Duration
 	cmd := &cobra.Command{
 		Use:   "retention NAME [--max-len N] [--max-age DURATION]",
-		Short: "Print or set how much of a channel's log Redis keeps",
-		Long: `Print the retention stored in Redis with the channel NAME (or with the change log of the map
-NAME): how many of the newest messages its log keeps (max-len) and for how long (max-age),
-"none" meaning no limit, as one line:
+		Short: "Print or set how much of a channel's or a map's log Redis keeps",
+		Long: `Print the retention stored in Redis with the channel NAME, or with the change log of the map
+NAME (each write to a map is one message of its log): how many of the newest messages the
+log keeps (max-len) and for how long (max-age), "none" meaning no limit, as one line:
   max-len 1000000, max-age none
-Every publish trims the log by it, whichever client makes the publish. A name that has none
-stored yet (nothing was ever published to it) says so, and what its first publish will store.
+Every publish or map write trims the log by it, whichever client makes it. A name that has
+none stored yet (nothing was ever written to it) says so, and what its first publish will
+store. The length is enforced each time the head crosses a multiple of 256 messages, in
+whole stream nodes (stream-node-max-entries, 100 entries by default), so a few hundred more
+messages may stay; the age, at every publish or write (up to 100 entries at a time).
 
 With --max-len or --max-age, store them (the one not given keeps its stored value) and print
 the result in the same form. 0 means no limit. A smaller retention takes effect at the next
-publish; subscribers that had not reached the messages it drops get a reset ("trimmed").`,
+publish or write; subscribers and "redisync watch" that had not reached the changes it drops
+get a reset ("trimmed"), and map replicas reload from the map's state, which retention does
+not touch: a map keeps every key whatever its log's retention.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]

@@ -1,8 +1,10 @@
 package main_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // "redisync retention" prints the retention stored with a channel and sets it, a flag at a
@@ -61,5 +63,43 @@ func TestRetention(t *testing.T) {
 	c.ok("pub", "fresh", "x")
 	if out := c.ok("retention", "fresh"); out != "max-len 1000000, max-age none\n" {
 		t.Errorf("retention after a first publish by redisync printed %q, want its defaults stored", out)
+	}
+}
+
+// retention works on a map's name as on a channel's: the first write stores the writer's
+// retention, it can be changed, writes trim the map's log by it (a watch from the start is
+// told so), and the map itself keeps every key.
+func TestRetentionOfAMap(t *testing.T) {
+	c := newMapCLI(t)
+	const name = "kept-map"
+	for i := range 6 {
+		c.seq("set", name, fmt.Sprintf("k%d", i), "v")
+	}
+	if out := c.ok("retention", name); out != "max-len 1000000, max-age none\n" {
+		t.Errorf("retention of a map after its first writes printed %q, want the writer's defaults", out)
+	}
+	if out := c.ok("retention", name, "--max-len", "4"); out != "max-len 4, max-age none\n" {
+		t.Errorf("retention --max-len 4 of a map printed %q", out)
+	}
+	// By age, which trims at every write (by length, every 256 messages: see TestRetention).
+	if out := c.ok("retention", name, "--max-age", "1ms"); out != "max-len 4, max-age 1ms\n" {
+		t.Errorf("retention --max-age 1ms of a map printed %q", out)
+	}
+	time.Sleep(20 * time.Millisecond)
+	last := c.seq("set", name, "k6", "v")
+	if out := c.ok("retention", name); out != "max-len 4, max-age 1ms\n" {
+		t.Errorf("retention after a write printed %q: the writer changed it", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(c.ok("watch", name, "--from", "0", "--json", "--count", "1"), "\n"), "\n")
+	evs := parseEvents(t, lines)
+	if len(evs) != 2 || evs[0].Reset == nil || evs[0].Reset.Reason != "trimmed" || evs[0].Reset.From != 1 || evs[0].Reset.To != last-1 ||
+		evs[1].Reset != nil || evs[1].Seq != last {
+		t.Errorf("watch --from 0 of the map after the expiry printed:\n%s\nwant a trimmed reset of 1 to %d, then the write %d", strings.Join(lines, "\n"), last-1, last)
+	}
+	if r := parseCheck(t, c.ok("check", name)); !r.ok || r.redisKeys != 7 || r.seq != last {
+		t.Errorf("check of the trimmed map:\n%s\nwant a match with all 7 keys at seq %d", r.out, last)
+	}
+	if n := strings.Count(c.ok("dump", name), "\n"); n != 7 {
+		t.Errorf("dump of the trimmed map printed %d keys, want 7", n)
 	}
 }
