@@ -36,11 +36,42 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
+/** The redis-server processes started, killed when the test process ends, even by a signal. */
+const servers = new Set<ChildProcess>();
+/** trackServer makes sure a server process the test started dies with the test process. */
+export function trackServer(p: ChildProcess): void {
+  servers.add(p);
+  p.on('exit', () => servers.delete(p));
+}
+/** The servers' directories, removed when the test process ends. */
+const dirs = new Set<string>();
+function killServers(): void {
+  for (const p of servers) p.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', killServers);
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    killServers();
+    killGoCommands();
+    removeGoBinary();
+    process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+  });
+}
+
 /** RedisServer is a redis-server without persistence on a free loopback port. */
 export class RedisServer {
   port = 0;
   private proc: ChildProcess | undefined;
-  private dir = mkdtempSync(path.join(os.tmpdir(), 'redisync-node-redis-'));
+  private dirPath: string | undefined;
+  private get dir(): string {
+    if (!this.dirPath) {
+      const d = mkdtempSync(path.join(os.tmpdir(), 'redisync-node-redis-'));
+      this.dirPath = d;
+      dirs.add(d);
+    }
+    return this.dirPath;
+  }
 
   static async start(): Promise<RedisServer> {
     if (!which('redis-server')) {
@@ -61,6 +92,7 @@ export class RedisServer {
       stdio: 'ignore',
     });
     this.proc = proc;
+    trackServer(proc);
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     let dead = false;
     void exited.then(() => (dead = true));
@@ -98,7 +130,10 @@ export class RedisServer {
 
   async stop(): Promise<void> {
     await this.stopProcess();
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dirPath) {
+      rmSync(this.dirPath, { recursive: true, force: true });
+      dirs.delete(this.dirPath);
+    }
   }
 }
 
@@ -117,11 +152,22 @@ export function goBinary(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'redisync-go-'));
   const out = path.join(dir, 'redisync');
   const r = spawnSync(go, ['build', '-o', out, './cmd/redisync'], { cwd: repoRoot, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`go build ./cmd/redisync failed:\n${r.stderr}`);
+  if (r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`go build ./cmd/redisync failed:\n${r.stderr}`);
+  }
   built = out;
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  builtDir = dir;
   return out;
 }
+
+let builtDir: string | undefined;
+/** removeGoBinary deletes the built CLI (in an after hook; also on exit). */
+export function removeGoBinary(): void {
+  if (builtDir) rmSync(builtDir, { recursive: true, force: true });
+  builtDir = built = undefined;
+}
+process.on('exit', removeGoBinary);
 
 /** The Go commands running, so that a test that failed or timed out leaves none behind. */
 const running = new Set<ChildProcess>();

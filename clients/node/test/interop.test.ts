@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Change, Client, ConflictError, Event, KindError, NotFoundError, codecs, formatPosition } from '../src';
-import { GoStream, RedisServer, go, goBinary, goBytes, killGoCommands, newClient, uniquePrefix, waitFor } from './helpers';
+import { GoStream, RedisServer, go, goBinary, goBytes, killGoCommands, newClient, removeGoBinary, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
 const clients: Client[] = [];
@@ -24,6 +24,7 @@ after(async () => {
   killGoCommands();
   await Promise.all(clients.map((c) => c.close()));
   await r?.stop();
+  removeGoBinary();
 });
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));

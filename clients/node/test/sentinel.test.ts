@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Event, codecs, silentLogger } from '../src';
-import { RedisServer, freePort, newClient, uniquePrefix, waitFor } from './helpers';
+import { RedisServer, freePort, newClient, trackServer, uniquePrefix, waitFor } from './helpers';
 
 let primary: RedisServer;
 let sentinel: ChildProcess;
@@ -20,6 +20,7 @@ before(async () => {
   const conf = path.join(dir, 'sentinel.conf');
   writeFileSync(conf, `port ${sentinelPort}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor main 127.0.0.1 ${primary.port} 1\nsentinel down-after-milliseconds main 1000\n`);
   sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  trackServer(sentinel);
   const probe = new RedisServer();
   probe.port = sentinelPort;
   await waitFor('the sentinel to know the primary', async () => (await probe.cli('SENTINEL', 'get-master-addr-by-name', 'main').catch(() => '')).includes(String(primary.port)));
