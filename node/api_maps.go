@@ -3,7 +3,6 @@ package node
 import (
 	"container/heap"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,11 +13,11 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/eventjson"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -174,7 +173,7 @@ func parsePrecondition(r *http.Request) (precondition, error) {
 	return precondition{guard: true, ifVersion: v}, nil
 }
 
-// conflictBody is the body of a 412. Key is as wireKey writes it.
+// conflictBody is the body of a 412. Key is as eventjson.Key writes it.
 type conflictBody struct {
 	Error      string  `json:"error"`
 	Map        string  `json:"map"`
@@ -184,7 +183,7 @@ type conflictBody struct {
 	Actual     uint64  `json:"actual"`   // 0: absent
 }
 
-// writeResult is the body of a successful write. Key is as wireKey writes it.
+// writeResult is the body of a successful write. Key is as eventjson.Key writes it.
 type writeResult struct {
 	Map        string `json:"map"`
 	Key        string `json:"key"`
@@ -231,12 +230,12 @@ func (n *Node) writeKey(w http.ResponseWriter, r *http.Request, del bool) {
 		h.writes.ok.Add(1)
 		w.Header().Set("ETag", etag(seq))
 		res := writeResult{Map: h.name, Version: seq, Deleted: del}
-		res.Key, res.KeyEscaped = wireKey(key)
+		res.Key, res.KeyEscaped = eventjson.Key(key)
 		writeJSON(w, http.StatusOK, res)
 	case errors.As(err, &ce):
 		h.writes.conflict.Add(1)
 		body := conflictBody{Error: ce.Error(), Map: h.name, Actual: ce.Actual}
-		body.Key, body.KeyEscaped = wireKey(ce.Key)
+		body.Key, body.KeyEscaped = eventjson.Key(ce.Key)
 		if !pre.exists {
 			body.Expected = &ce.Expected
 		}
@@ -331,7 +330,7 @@ func unreachable(err error) bool {
 	return false
 }
 
-// keyItem is a key of a list answer. Key is as wireKey writes it.
+// keyItem is a key of a list answer. Key is as eventjson.Key writes it.
 type keyItem struct {
 	Key        string  `json:"key"`
 	KeyEscaped bool    `json:"key_escaped,omitempty"`
@@ -348,7 +347,7 @@ type keyPage struct {
 	Total int       `json:"total"` // keys in the map
 	Keys  []keyItem `json:"keys"`
 	// Next is the page's last key, to pass as ?after= for the next page; absent on the last
-	// page. As wireKey writes it: when NextEscaped, it is already percent-encoded.
+	// page. As eventjson.Key writes it: when NextEscaped, it is already percent-encoded.
 	Next        string `json:"next,omitempty"`
 	NextEscaped bool   `json:"next_escaped,omitempty"`
 }
@@ -400,9 +399,9 @@ func (n *Node) listKeys(w http.ResponseWriter, r *http.Request) {
 	for i := top.Len() - 1; i >= 0; i-- {
 		it := heap.Pop(top).(listed)
 		item := keyItem{Version: it.e.Version}
-		item.Key, item.KeyEscaped = wireKey(it.key)
+		item.Key, item.KeyEscaped = eventjson.Key(it.key)
 		if withValues {
-			v, b64 := jsonValue(it.e.Value)
+			v, b64 := eventjson.Value(it.e.Value)
 			item.Value, item.Base64 = &v, b64
 		}
 		page.Keys[i] = item
@@ -453,39 +452,6 @@ func (n *Node) listMaps(w http.ResponseWriter, _ *http.Request) {
 		out.Maps = append(out.Maps, mapInfo{Name: name, Ready: m.Ready(), Epoch: pos.Epoch, Seq: pos.Seq, Keys: m.Len(), Digest: d.String()})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// jsonValue returns b as a JSON string: as is when it is UTF-8, else base64-encoded with
-// isBase64 set (as the CLI's --json output does).
-func jsonValue(b []byte) (s string, isBase64 bool) {
-	if utf8.Valid(b) {
-		return string(b), false
-	}
-	return base64.StdEncoding.EncodeToString(b), true
-}
-
-// wireKey returns key as the JSON answers and events carry it: itself when it is UTF-8
-// (escaped false), else percent-encoded (escaped true): every byte but the unreserved
-// characters A-Z a-z 0-9 - . _ ~ as %XX. The escaped form goes into a URL as it is, in a
-// path (/keys/KEY) or a query (?after=KEY), and names the same bytes; a JSON string could not.
-func wireKey(key string) (s string, escaped bool) {
-	if utf8.ValidString(key) {
-		return key, false
-	}
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.', c == '_', c == '~':
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-		}
-	}
-	return b.String(), true
 }
 
 // quoteList formats names as "a", "b", or none when there are none.

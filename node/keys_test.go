@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisync/redisync/internal/eventjson"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -26,9 +27,9 @@ func TestWireKey(t *testing.T) {
 		{"a/\xfe b%", "a%2F%FE%20b%25", true},
 		{"z\xc3", "z%C3", true}, // a truncated UTF-8 sequence
 	} {
-		got, escaped := wireKey(tc.key)
+		got, escaped := eventjson.Key(tc.key)
 		if got != tc.want || escaped != tc.escaped {
-			t.Errorf("wireKey(%q) = %q, %v; want %q, %v", tc.key, got, escaped, tc.want, tc.escaped)
+			t.Errorf("eventjson.Key(%q) = %q, %v; want %q, %v", tc.key, got, escaped, tc.want, tc.escaped)
 		}
 		if !escaped {
 			continue

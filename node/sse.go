@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/eventjson"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -22,9 +23,6 @@ const sseBuffer = 64
 
 // sseRetry is the reconnection delay the streams ask browsers to use, in milliseconds.
 const sseRetry = 1000
-
-// timeFormat is how event times are written, as by the CLI's --json output.
-const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // sseEvent is one event of a stream.
 type sseEvent struct {
@@ -332,7 +330,7 @@ type streamWriter struct {
 // does, and would not resume from the id); it has a type of its own, so that onmessage
 // handlers do not see it.
 func (s *streamWriter) ready(start channel.Position) {
-	b, _ := json.Marshal(wireReady{Seq: start.Seq, Epoch: start.Epoch, Pos: start.String()})
+	b, _ := json.Marshal(eventjson.Start(start))
 	s.buf.WriteString(": ready\n")
 	fmt.Fprintf(&s.buf, "event: ready\nid: %s\ndata: %s\n\n", start, b)
 }
@@ -360,91 +358,18 @@ func (s *streamWriter) flush() error {
 	return err
 }
 
-// wireReady is the data of a stream's "ready" event: the position it starts after.
-type wireReady struct {
-	Seq   uint64 `json:"seq"`
-	Epoch string `json:"epoch"`
-	Pos   string `json:"pos"`
-}
-
-// wireChange is an operation of a write event. Key is as wireKey writes it.
-type wireChange struct {
-	Op         string  `json:"op"` // "set" or "del"
-	Key        string  `json:"key"`
-	KeyEscaped bool    `json:"key_escaped,omitempty"`
-	Value      *string `json:"value,omitempty"`
-	Base64     bool    `json:"base64,omitempty"`
-	Version    uint64  `json:"version"`
-	OldVersion uint64  `json:"old_version"`
-}
-
-// wireWrite is the data of a map's write event. Pos is the event's id: Position.String().
-type wireWrite struct {
-	Seq     uint64       `json:"seq"`
-	Epoch   string       `json:"epoch"`
-	Pos     string       `json:"pos"`
-	Time    string       `json:"time"`
-	Changes []wireChange `json:"changes"`
-}
-
-// wireMessage is the data of a channel's message event. Pos is the event's id.
-type wireMessage struct {
-	Seq    uint64 `json:"seq"`
-	Epoch  string `json:"epoch"`
-	Pos    string `json:"pos"`
-	Time   string `json:"time"`
-	Data   string `json:"data"`
-	Base64 bool   `json:"base64,omitempty"`
-}
-
-// wireReset is the data of a reset event: seq, epoch and pos are the position the stream
-// continues after (pos is the event's id). To is null when the range has no known end
-// (channel.Reset.Open: every seq of the old epoch from From on).
-type wireReset struct {
-	Seq   uint64 `json:"seq"`
-	Epoch string `json:"epoch"`
-	Pos   string `json:"pos"`
-	Reset struct {
-		Reason   string  `json:"reason"`
-		From     uint64  `json:"from"`
-		To       *uint64 `json:"to"`
-		OldEpoch string  `json:"old_epoch,omitempty"`
-		NewEpoch string  `json:"new_epoch,omitempty"`
-	} `json:"reset"`
-}
-
 func writeEvent(w replmap.Write[[]byte]) sseEvent {
-	ww := wireWrite{Seq: w.Seq, Epoch: w.Epoch, Pos: w.Position.String(), Time: w.Time.UTC().Format(timeFormat), Changes: make([]wireChange, len(w.Changes))}
-	for i, c := range w.Changes {
-		wc := wireChange{Op: "set", Version: c.Version, OldVersion: c.OldVersion}
-		wc.Key, wc.KeyEscaped = wireKey(c.Key)
-		if c.Deleted {
-			wc.Op = "del"
-		} else {
-			v, b64 := jsonValue(c.Raw)
-			wc.Value, wc.Base64 = &v, b64
-		}
-		ww.Changes[i] = wc
-	}
-	b, _ := json.Marshal(ww)
+	b, _ := json.Marshal(eventjson.Write(w))
 	return sseEvent{id: w.Position.String(), data: b}
 }
 
 func messageEvent(ev channel.Event) sseEvent {
-	d, b64 := jsonValue(ev.Data)
-	b, _ := json.Marshal(wireMessage{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String(), Time: ev.Time.UTC().Format(timeFormat), Data: d, Base64: b64})
+	b, _ := json.Marshal(eventjson.Message(ev))
 	return sseEvent{id: ev.Position.String(), data: b}
 }
 
 func resetEvent(at channel.Position, r *channel.Reset) sseEvent {
-	wr := wireReset{Seq: at.Seq, Epoch: at.Epoch, Pos: at.String()}
-	wr.Reset.Reason, wr.Reset.From = string(r.Reason), r.From
-	if !r.Open {
-		to := r.To
-		wr.Reset.To = &to
-	}
-	wr.Reset.OldEpoch, wr.Reset.NewEpoch = r.OldEpoch, r.NewEpoch
-	b, _ := json.Marshal(wr)
+	b, _ := json.Marshal(eventjson.ResetAt(at, r))
 	return sseEvent{id: at.String(), typ: "reset", data: b}
 }
 
