@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/redisync/redisync/internal/eventjson"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -21,7 +22,7 @@ type jsonEntry struct {
 
 func newJSONEntry(key string, value []byte, version uint64) jsonEntry {
 	e := jsonEntry{Key: key, Version: version}
-	e.Value, e.Base64 = jsonValue(value)
+	e.Value, e.Base64 = eventjson.Value(value)
 	return e
 }
 

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -141,15 +139,6 @@ func (g *globals) explain(err error) error {
 		return fmt.Errorf("%w (gave up after --timeout %v)", err, g.timeout)
 	}
 	return err
-}
-
-// jsonValue returns b as a JSON string: as is when it is UTF-8, else base64-encoded with
-// isBase64 set.
-func jsonValue(b []byte) (s string, isBase64 bool) {
-	if utf8.Valid(b) {
-		return string(b), false
-	}
-	return base64.StdEncoding.EncodeToString(b), true
 }
 
 // plainField returns s for a tab-separated line: quoted when it holds a control character

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +10,11 @@ import (
 	"iter"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/eventjson"
 )
 
 func newSubCmd(g *globals) *cobra.Command {
@@ -122,34 +121,6 @@ func (f startFlag) fix(ctx context.Context, g *globals, cl *channel.Client, name
 	return head, nil
 }
 
-type jsonEvent struct {
-	Seq    uint64     `json:"seq"`
-	Epoch  string     `json:"epoch"`
-	Pos    string     `json:"pos"`
-	Time   string     `json:"time,omitempty"`
-	Data   *string    `json:"data,omitempty"`
-	Base64 bool       `json:"base64,omitempty"`
-	Reset  *jsonReset `json:"reset,omitempty"`
-}
-
-// jsonReset is the "reset" object of sub --json and watch --json. To is null for a range with
-// no known end (Reset.Open).
-type jsonReset struct {
-	Reason   string  `json:"reason"`
-	From     uint64  `json:"from"`
-	To       *uint64 `json:"to"`
-	OldEpoch string  `json:"old_epoch,omitempty"`
-	NewEpoch string  `json:"new_epoch,omitempty"`
-}
-
-func newJSONReset(r *channel.Reset) *jsonReset {
-	j := &jsonReset{Reason: string(r.Reason), From: r.From, OldEpoch: r.OldEpoch, NewEpoch: r.NewEpoch}
-	if !r.Open {
-		j.To = &r.To
-	}
-	return j
-}
-
 // resetLine is the line a reset prints on standard error in plain output.
 func resetLine(r *channel.Reset, after channel.Position) string {
 	what := strings.TrimPrefix(r.String(), string(r.Reason)+": ")
@@ -172,18 +143,7 @@ func printEvent(out *bufio.Writer, errw io.Writer, ev channel.Event, asJSON bool
 		}
 		return out.Flush()
 	}
-	j := jsonEvent{Seq: ev.Seq, Epoch: ev.Epoch, Pos: ev.Position.String()}
-	if r := ev.Reset; r != nil {
-		j.Reset = newJSONReset(r)
-	} else {
-		j.Time = ev.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-		d := string(ev.Data)
-		if !utf8.ValidString(d) {
-			d = base64.StdEncoding.EncodeToString(ev.Data)
-			j.Base64 = true
-		}
-		j.Data = &d
-	}
+	j := eventjson.Message(ev)
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err

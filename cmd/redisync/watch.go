@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/eventjson"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -87,20 +88,6 @@ such as a name that is a channel, not a map.`,
 	return cmd
 }
 
-// jsonChange is a line of watch --json.
-type jsonChange struct {
-	Seq        uint64     `json:"seq"`
-	Epoch      string     `json:"epoch"`
-	Pos        string     `json:"pos"`
-	Op         string     `json:"op,omitempty"`
-	Key        string     `json:"key,omitempty"`
-	Value      *string    `json:"value,omitempty"`
-	Base64     bool       `json:"base64,omitempty"`
-	Version    uint64     `json:"version,omitempty"`
-	OldVersion *uint64    `json:"old_version,omitempty"`
-	Reset      *jsonReset `json:"reset,omitempty"`
-}
-
 func opName(deleted bool) string {
 	if deleted {
 		return "del"
@@ -120,16 +107,7 @@ func printChange(out *bufio.Writer, errw io.Writer, ch replmap.Change[[]byte], a
 		}
 		return out.Flush()
 	}
-	j := jsonChange{Seq: ch.Seq, Epoch: ch.Epoch, Pos: ch.Position.String()}
-	if r := ch.Reset; r != nil {
-		j.Reset = newJSONReset(r)
-	} else {
-		j.Op, j.Key, j.Version, j.OldVersion = opName(ch.Deleted), ch.Key, ch.Version, &ch.OldVersion
-		if !ch.Deleted {
-			v, b64 := jsonValue(ch.Raw)
-			j.Value, j.Base64 = &v, b64
-		}
-	}
+	j := eventjson.ChangeLine(ch)
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
