@@ -39,9 +39,10 @@ Scenarios (--scenario, a comma-separated list; all by default):
                          bytes (target: p99 at 10,000/s at most 1.5 x raw)
   throughput-concurrent  16 goroutines publishing single messages; messages/s delivered to every
                          subscriber, with redisync losing nothing (target: at least 1.0 x raw
-                         PUBLISH with rueidis auto-pipelining)
+                         PUBLISH with rueidis auto-pipelining); then the same load through
+                         Centrifuge's Redis broker with history (target: at least 3 x Centrifuge)
   throughput-batch       batches of 100 per call: PublishBatch against DoMulti of 100 PUBLISH
-                         (target: at least 0.6 x raw)
+                         (target: at least 0.9 x raw)
   throughput-single      one goroutine, one call per message (target: at least 0.8 x raw)
   catchup                time for a subscriber that missed 100,000 messages to deliver them all
                          from the log (target: under 1 s); raw pub/sub has no counterpart
@@ -53,6 +54,17 @@ Scenarios (--scenario, a comma-separated list; all by default):
   get                    Map.Get on a warm replica, 1 and GOMAXPROCS goroutines, timed for
                          --benchtime, against a map lookup under a sync.RWMutex (target:
                          under 100 ns, 0 allocs)
+  fanout                 --clients subscribing clients (200), each its own connections, at
+                         --fanout-rate messages/s (1,000): p50/p99/max over every delivery,
+                         delivered rate, Redis and bench CPU (target: p99 at most 1.5 x raw)
+  storm                  --clients clients (200) cut off pub/sub at once (CLIENT KILL TYPE
+                         pubsub) while --storm-messages (10,000) are published, then let back
+                         at once: time until every client is current, Redis's CPU and commands/s
+                         at their busiest (100 ms samples); raw pub/sub has no counterpart
+  idle                   --idle-subscriptions idle subscriptions (1,000), a channel each, over
+                         --idle-clients clients (100): Redis's commands/s over --idle-window
+                         (5 s), against one command per subscription per IdleCheck, the old
+                         design, computed (target: at most 1 command per client per IdleCheck)
   latency-sweep          channel latency at 1,000, 2,000, 5,000, 10,000 and 20,000 messages/s,
                          redisync and raw: the points of --plot
 
@@ -77,13 +89,24 @@ results of the run (or, without latency-sweep, from the latency results).`,
 				return err
 			}
 			if smoke {
-				keys, benchTime := cfg.BootstrapKeys, cfg.BenchTime
+				given := cfg
 				cfg = bench.Smoke(cfg)
-				if cmd.Flags().Changed("keys") {
-					cfg.BootstrapKeys = keys
+				keep := func(flag string, dst *int, v int) {
+					if cmd.Flags().Changed(flag) {
+						*dst = v
+					}
 				}
+				keep("keys", &cfg.BootstrapKeys, given.BootstrapKeys)
+				keep("clients", &cfg.Clients, given.Clients)
+				keep("fanout-rate", &cfg.FanoutRate, given.FanoutRate)
+				keep("storm-messages", &cfg.StormMessages, given.StormMessages)
+				keep("idle-clients", &cfg.IdleClients, given.IdleClients)
+				keep("idle-subscriptions", &cfg.IdleSubscriptions, given.IdleSubscriptions)
 				if cmd.Flags().Changed("benchtime") {
-					cfg.BenchTime = benchTime
+					cfg.BenchTime = given.BenchTime
+				}
+				if cmd.Flags().Changed("idle-window") {
+					cfg.IdleWindow = given.IdleWindow
 				}
 			}
 			cfg.Prefix = g.prefix + "-bench"
@@ -162,12 +185,18 @@ results of the run (or, without latency-sweep, from the latency results).`,
 	f.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long each side of each measurement publishes")
 	f.IntVar(&cfg.Size, "size", bench.DefaultSize, fmt.Sprintf("payload of every message, in bytes (at least %d)", bench.MinSize))
 	f.IntVar(&cfg.Subscribers, "subscribers", bench.DefaultSubscribers, "subscribers receiving every message, each with its own Redis client")
-	f.BoolVar(&smoke, "smoke", false, "a run of a few seconds with tiny measurements (overrides --duration, and --keys and --benchtime unless given), to check that the bench works (CI)")
+	f.BoolVar(&smoke, "smoke", false, "a run of a few seconds with tiny measurements (overrides --duration, and the sizes such as --keys, --benchtime and --clients unless given), to check that the bench works (CI)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per scenario instead of tables")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of each side of each measurement to PREFIX-MEASUREMENT-SYSTEM.pprof")
 	f.IntVar(&cfg.BootstrapKeys, "keys", bench.DefaultBootstrapKeys, "keys of the map the bootstrap scenario loads")
 	f.DurationVar(&cfg.BenchTime, "benchtime", bench.DefaultBenchTime, "how long the get scenario reads in each of its measurements")
 	f.StringVar(&plotPath, "plot", "", "draw the latency-sweep (or latency) results as a PNG into this file")
+	f.IntVar(&cfg.Clients, "clients", bench.DefaultClients, "subscribing clients of the fanout and storm scenarios, each with its own Redis client")
+	f.IntVar(&cfg.FanoutRate, "fanout-rate", bench.DefaultFanoutRate, "messages/s of the fanout scenario")
+	f.IntVar(&cfg.StormMessages, "storm-messages", bench.DefaultStormMessages, "messages published while the storm scenario's clients are cut off")
+	f.IntVar(&cfg.IdleClients, "idle-clients", bench.DefaultIdleClients, "clients of the idle scenario")
+	f.IntVar(&cfg.IdleSubscriptions, "idle-subscriptions", bench.DefaultIdleSubs, "idle subscriptions of the idle scenario, spread over --idle-clients")
+	f.DurationVar(&cfg.IdleWindow, "idle-window", bench.DefaultIdleWindow, "how long the idle scenario counts Redis's commands, per side")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,12 @@ const (
 	DefaultBootstrapWrites = 1_000 // writes/s during the bootstrap
 	DefaultGetKeys         = 100_000
 	DefaultBenchTime       = time.Second
+	DefaultClients         = 200   // subscribing clients of the fanout and storm scenarios
+	DefaultFanoutRate      = 1_000 // messages/s of the fanout scenario
+	DefaultStormMessages   = 10_000
+	DefaultIdleClients     = 100
+	DefaultIdleSubs        = 1_000
+	DefaultIdleWindow      = 5 * time.Second
 )
 
 // BootstrapValueBytes is the size of every value of the bootstrap scenario's map.
@@ -82,6 +89,27 @@ type Config struct {
 	// BenchTime is how long the get scenario reads in each measurement (its timed loop runs
 	// batches of reads until this much time is spent). Default DefaultBenchTime.
 	BenchTime time.Duration
+	// Clients is the number of subscribing clients of the fanout and storm scenarios, each a
+	// Redis client (and connections) of its own, in this process. Default DefaultClients.
+	Clients int
+	// FanoutRate is the steady publish rate of the fanout scenario, in messages/s.
+	// Default DefaultFanoutRate.
+	FanoutRate int
+	// StormMessages is the number of messages published while the storm scenario's clients
+	// are cut off from pub/sub, which each then catches up on. Default DefaultStormMessages.
+	StormMessages int
+	// IdleClients is the number of clients of the idle scenario, over which its
+	// IdleSubscriptions are spread evenly. Default DefaultIdleClients.
+	IdleClients int
+	// IdleSubscriptions is the number of idle subscriptions of the idle scenario, each on a
+	// channel of its own. Default DefaultIdleSubs.
+	IdleSubscriptions int
+	// IdleWindow is how long the idle scenario counts Redis's commands, per side.
+	// Default DefaultIdleWindow.
+	IdleWindow time.Duration
+	// IdleCheck is channel.Config.IdleCheck of the idle scenario's clients. Default:
+	// Channel.IdleCheck, or channel.DefaultIdleCheck.
+	IdleCheck time.Duration
 	// Settle is how long a raw pub/sub side waits for more deliveries once its subscribers are
 	// short of messages and bring nothing new; what is still missing then is lost. Redisync
 	// sides wait at least three of its idle checks (channel.DefaultIdleCheck) longer, since
@@ -103,8 +131,9 @@ type Config struct {
 }
 
 // Smoke returns c scaled down for a run of a few seconds (continuous integration): short
-// measurements, a small catch-up, a small map to bootstrap and read, and three sweep rates.
-// Size and Subscribers are kept.
+// measurements, a small catch-up, a small map to bootstrap and read, three sweep rates, 10
+// clients for fanout and storm, and 100 idle subscriptions over 10 clients checked every
+// 100 ms for 500 ms. Size and Subscribers are kept.
 func Smoke(c Config) Config {
 	c.Duration = 150 * time.Millisecond
 	c.CatchupMessages = 2_000
@@ -113,6 +142,12 @@ func Smoke(c Config) Config {
 	c.BootstrapKeys = 20_000
 	c.GetKeys = 10_000
 	c.BenchTime = 20 * time.Millisecond
+	c.Clients = 10
+	c.StormMessages = 1_000
+	c.IdleClients = 10
+	c.IdleSubscriptions = 100
+	c.IdleCheck = 100 * time.Millisecond
+	c.IdleWindow = 500 * time.Millisecond
 	return c
 }
 
@@ -149,6 +184,27 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BenchTime == 0 {
 		c.BenchTime = DefaultBenchTime
+	}
+	if c.Clients == 0 {
+		c.Clients = DefaultClients
+	}
+	if c.FanoutRate == 0 {
+		c.FanoutRate = DefaultFanoutRate
+	}
+	if c.StormMessages == 0 {
+		c.StormMessages = DefaultStormMessages
+	}
+	if c.IdleClients == 0 {
+		c.IdleClients = DefaultIdleClients
+	}
+	if c.IdleSubscriptions == 0 {
+		c.IdleSubscriptions = DefaultIdleSubs
+	}
+	if c.IdleWindow == 0 {
+		c.IdleWindow = DefaultIdleWindow
+	}
+	if c.IdleCheck == 0 {
+		c.IdleCheck = cmp.Or(c.Channel.IdleCheck, channel.DefaultIdleCheck)
 	}
 	if c.CatchupMessages == 0 {
 		c.CatchupMessages = DefaultCatchupMessages
@@ -201,6 +257,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("bench: %d get keys, need at least 1", c.GetKeys)
 	case c.BenchTime <= 0:
 		return fmt.Errorf("bench: bench time %v is not positive", c.BenchTime)
+	case c.Clients < 1:
+		return fmt.Errorf("bench: %d clients, need at least 1", c.Clients)
+	case c.FanoutRate < 1:
+		return fmt.Errorf("bench: fan-out rate %d/s is below 1", c.FanoutRate)
+	case c.StormMessages < 1:
+		return fmt.Errorf("bench: %d storm messages, need at least 1", c.StormMessages)
+	case c.IdleClients < 1:
+		return fmt.Errorf("bench: %d idle clients, need at least 1", c.IdleClients)
+	case c.IdleSubscriptions < c.IdleClients:
+		return fmt.Errorf("bench: %d idle subscriptions for %d idle clients, need at least one each", c.IdleSubscriptions, c.IdleClients)
+	case c.IdleWindow <= 0:
+		return fmt.Errorf("bench: idle window %v is not positive", c.IdleWindow)
+	case c.IdleCheck <= 0:
+		return fmt.Errorf("bench: idle check %v is not positive", c.IdleCheck)
 	}
 	for _, r := range append(slices.Clone(c.Rates), c.SweepRates...) {
 		if r < 1 {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -20,16 +21,17 @@ const (
 
 // load is what one side of a measurement publishes.
 type load struct {
-	name       string        // the measurement: names its channels, profiles and progress lines
-	publishers int           // goroutines publishing at once, each one call at a time
-	batch      int           // messages per publish call
-	size       int           // bytes per message; 0: Config.Size
-	rate       int           // messages/s handed to the publishers at a steady pace; 0: as fast as they can
-	duration   time.Duration // how long to publish…
-	messages   int           // …or exactly this many messages, when above 0
-	latency    bool          // record the latency of every delivery
-	onStart    func()        // called as the measured part begins (a Go benchmark resets its timer)
-	onEnd      func()        // called as it ends
+	name        string        // the measurement: names its channels, profiles and progress lines
+	publishers  int           // goroutines publishing at once, each one call at a time
+	batch       int           // messages per publish call
+	size        int           // bytes per message; 0: Config.Size
+	rate        int           // messages/s handed to the publishers at a steady pace; 0: as fast as they can
+	duration    time.Duration // how long to publish…
+	messages    int           // …or exactly this many messages, when above 0
+	latency     bool          // record the latency of every delivery
+	subscribers int           // subscribers, each a client of its own; 0: Config.Subscribers
+	onStart     func()        // called as the measured part begins (a Go benchmark resets its timer)
+	onEnd       func()        // called as it ends
 }
 
 // total is the number of messages a paced load publishes.
@@ -62,7 +64,7 @@ func (r *Runner) measure(ctx context.Context, sys system, ld load) (side Side, e
 		}
 	}()
 
-	tallies := make([]*tally, r.cfg.Subscribers)
+	tallies := make([]*tally, cmp.Or(ld.subscribers, r.cfg.Subscribers))
 	for i := range tallies {
 		tallies[i] = &tally{base: r.base, latency: ld.latency}
 		if ld.latency {

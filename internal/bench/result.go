@@ -40,6 +40,8 @@ type Params struct {
 	ValueBytes       int     `json:"value_bytes,omitempty"`        // bytes per value (bootstrap, get)
 	WriteRate        int     `json:"write_rate,omitempty"`         // writes/s by another node meanwhile (bootstrap)
 	BenchTimeSeconds float64 `json:"bench_time_seconds,omitempty"` // time of reads per measurement (get)
+	Clients          int     `json:"clients,omitempty"`            // clients the subscriptions are spread over (idle)
+	IdleCheckSeconds float64 `json:"idle_check_seconds,omitempty"` // channel.Config.IdleCheck (idle)
 }
 
 // Row is one figure of redisync, beside raw pub/sub's when there is a baseline.
@@ -52,6 +54,9 @@ type Row struct {
 	Ratio    *float64 `json:"ratio,omitempty"` // Redisync / Raw
 	Target   string   `json:"target,omitempty"`
 	Met      *bool    `json:"met,omitempty"` // whether the target was met, redisync having lost nothing
+	// Baseline names what Raw is when it is not the Result's baseline: Centrifuge, or a
+	// computed figure.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // BaselineRawPubSub is the Baseline of the scenarios that compare with raw Redis pub/sub.
@@ -106,6 +111,21 @@ type Side struct {
 	NsPerOp     float64 `json:"ns_per_op,omitempty"`
 	AllocsPerOp *int64  `json:"allocs_per_op,omitempty"`
 	BytesPerOp  *int64  `json:"bytes_per_op,omitempty"`
+
+	// Idle subscriptions (idle): the subscriptions held over Seconds, and the commands per
+	// second Redis ran meanwhile (INFO commandstats, the bench's INFO aside): all of them,
+	// those the clients sent themselves (keep-alive PINGs and commands run inside scripts
+	// aside), and the keep-alive PINGs.
+	Subscriptions      int     `json:"subscriptions,omitempty"`
+	CommandsPerSecond  float64 `json:"commands_per_second,omitempty"`
+	SentPerSecond      float64 `json:"sent_per_second,omitempty"`
+	KeepAlivePerSecond float64 `json:"keep_alive_per_second,omitempty"`
+
+	// The busiest interval of a storm (storm), sampled every stormSample: Redis's CPU in
+	// cores (1 = one core busy) and its commands per second (INFO commandstats, commands run
+	// inside scripts included).
+	PeakRedisCPU          float64 `json:"peak_redis_cpu,omitempty"`
+	PeakCommandsPerSecond float64 `json:"peak_commands_per_second,omitempty"`
 }
 
 // Latency summarizes latencies, in microseconds.
@@ -149,6 +169,9 @@ func (r Result) WriteText(w io.Writer) error {
 		if row.Rate > 0 {
 			metric += " @" + thousands(float64(row.Rate)) + "/s"
 		}
+		if row.Baseline != "" {
+			metric += " (vs " + row.Baseline + ")"
+		}
 		raw, ratio, met := "—", "—", ""
 		if row.Raw != nil {
 			raw = formatValue(*row.Raw, row.Unit)
@@ -177,6 +200,13 @@ func (p Params) describe() string {
 			plural(p.Keys, "key"), plural(p.Subscribers, "replica"))
 	case p.Keys > 0: // bootstrap, get
 		parts = append(parts, plural(p.Keys, "key"), fmt.Sprintf("%d-byte keys, %d-byte values", p.KeyBytes, p.ValueBytes))
+	case p.Clients > 0: // idle
+		parts = append(parts, fmt.Sprintf("%s idle subscriptions over %s, a channel each holding one message", thousands(float64(p.Subscribers)), plural(p.Clients, "client")),
+			fmt.Sprintf("IdleCheck %v", time.Duration(p.IdleCheckSeconds*float64(time.Second))))
+		if p.DurationSeconds > 0 {
+			parts = append(parts, fmt.Sprintf("commands counted for %v per side", time.Duration(p.DurationSeconds*float64(time.Second))))
+		}
+		return strings.Join(parts, ", ")
 	default:
 		parts = append(parts, fmt.Sprintf("%d-byte messages", p.Size), plural(p.Subscribers, "subscriber"))
 	}
@@ -215,6 +245,20 @@ func (s Side) describe(baseline string) string {
 		if s.AllocsPerOp != nil && s.BytesPerOp != nil {
 			fmt.Fprintf(&b, ", %d allocs/op, %d B/op", *s.AllocsPerOp, *s.BytesPerOp)
 		}
+		return b.String()
+	case s.Subscriptions > 0:
+		fmt.Fprintf(&b, "%s: %s idle subscriptions for %.2fs: Redis ran %s commands/s (%s keep-alive PINGs), %s/s sent by the clients themselves",
+			system, thousands(float64(s.Subscriptions)), s.Seconds, thousands(s.CommandsPerSecond), thousands(s.KeepAlivePerSecond), thousands(s.SentPerSecond))
+		if n, ok := s.Stats["sent_counted_by_clients"]; ok {
+			fmt.Fprintf(&b, " (the clients counted %s sent, keep-alive aside)", thousands(float64(n)))
+		}
+		if s.Resets+s.OutOfOrder+s.Junk > 0 {
+			fmt.Fprintf(&b, "; %d resets, %d out of order, %d junk", s.Resets, s.OutOfOrder, s.Junk)
+		}
+		if n := s.Stats["reconnects"]; n > 0 {
+			fmt.Fprintf(&b, "; %d reconnects", n)
+		}
+		s.describeCost(&b)
 		return b.String()
 	case s.Keys > 0:
 		fmt.Fprintf(&b, "%s: loaded %s keys in %.3fs (%s keys/s), live heap %.1f MiB (%.1f B/key)",
@@ -260,6 +304,9 @@ func (s Side) describe(baseline string) string {
 	}
 	if n := s.Stats["resnapshots"]; n > 0 {
 		fmt.Fprintf(&b, "; %d resnapshots", n)
+	}
+	if s.PeakCommandsPerSecond > 0 {
+		fmt.Fprintf(&b, "; Redis at its busiest: %.0f%% CPU, %s commands/s", 100*s.PeakRedisCPU, thousands(s.PeakCommandsPerSecond))
 	}
 	s.describeCost(&b)
 	return b.String()
@@ -314,6 +361,12 @@ func formatValue(v float64, unit string) string {
 		return strconv.FormatFloat(v, 'f', 1, 64) + " ns"
 	case "B":
 		return strconv.FormatFloat(v, 'f', 1, 64) + " B"
+	case "%":
+		return strconv.FormatFloat(v, 'f', 0, 64) + "%"
+	case "cmds/s":
+		return thousands(v) + "/s"
+	case "cmds":
+		return strconv.FormatFloat(v, 'f', 2, 64)
 	case "allocs/op":
 		return strconv.FormatFloat(v, 'f', 0, 64) + " allocs/op"
 	}

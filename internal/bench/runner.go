@@ -138,7 +138,25 @@ func (r *Runner) openChannel(ctx context.Context, rcs *[]rueidis.Client) (*chann
 		return nil, err
 	}
 	*rcs = append(*rcs, rc)
-	cfg := r.cfg.Channel
+	return r.newChannel(rc, r.cfg.Channel)
+}
+
+// openTapped is openChannel with a tap between the channel.Client and its Redis client, and
+// cfg for the channel.Client.
+func (r *Runner) openTapped(ctx context.Context, rcs *[]rueidis.Client, cfg channel.Config) (*channel.Client, *tap, error) {
+	rc, err := r.openRedis(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	*rcs = append(*rcs, rc)
+	t := newTap(rc)
+	cl, err := r.newChannel(t, cfg)
+	return cl, t, err
+}
+
+// newChannel returns a channel.Client over rc with cfg, the bench's prefix and, when cfg has
+// none, the bench's logger.
+func (r *Runner) newChannel(rc rueidis.Client, cfg channel.Config) (*channel.Client, error) {
 	cfg.Prefix = r.prefix
 	if cfg.Logger == nil {
 		cfg.Logger = r.cfg.Logger

@@ -27,6 +27,9 @@ func Scenarios() []Scenario {
 		{Name: "bootstrap", Summary: "time and live heap for a new node to load a large map while another node writes, against a plain HSCAN into a Go map", run: runBootstrap},
 		{Name: "get", Summary: "Get on a warm replica, one goroutine and GOMAXPROCS goroutines, against a map lookup under a sync.RWMutex", run: runGet},
 		{Name: "latency-sweep", Summary: "channel propagation latency against the publish rate, the points of the latency plot", run: runLatencySweep},
+		{Name: "fanout", Summary: "many subscribing clients, each its own connection, at a steady rate: latency over every delivery, delivered rate, Redis CPU", run: runFanout},
+		{Name: "storm", Summary: "many clients that lost their pub/sub connection at once catch up from the log: time until all are current, Redis at its busiest (raw pub/sub cannot)", run: runStorm},
+		{Name: "idle", Summary: "idle subscriptions spread over clients: the commands per second Redis runs for them", run: runIdle},
 	}
 }
 

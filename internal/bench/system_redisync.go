@@ -12,8 +12,9 @@ import (
 
 // redisyncSystem publishes with channel.Client.Publish (PublishBatch for batches) and
 // subscribes with channel.Client.Subscribe from the start of a fresh channel, every subscriber
-// on a channel.Client and a Redis client of its own.
-type redisyncSystem struct{}
+// on a channel.Client and a Redis client of its own; with tapped, a tap between the two
+// (the storm scenario holds back their pub/sub connections with it).
+type redisyncSystem struct{ tapped bool }
 
 func (redisyncSystem) name() string { return "redisync" }
 
@@ -30,9 +31,10 @@ type redisyncSession struct {
 	subs    []*channel.Client
 	running []*channel.Subscription
 	rcs     []rueidis.Client // every Redis client, the publisher's first
+	taps    []*tap           // the subscribers' taps, when tapped
 }
 
-func (redisyncSystem) open(ctx context.Context, r *Runner, name string, tallies []*tally) (_ session, err error) {
+func (sys redisyncSystem) open(ctx context.Context, r *Runner, name string, tallies []*tally) (_ session, err error) {
 	s := &redisyncSession{name: name, pubsub: r.pubsubName(name)}
 	defer func() {
 		if err != nil {
@@ -43,7 +45,14 @@ func (redisyncSystem) open(ctx context.Context, r *Runner, name string, tallies 
 		return nil, err
 	}
 	for _, t := range tallies {
-		cl, err := r.openChannel(ctx, &s.rcs)
+		var cl *channel.Client
+		if sys.tapped {
+			var tp *tap
+			cl, tp, err = r.openTapped(ctx, &s.rcs, r.cfg.Channel)
+			s.taps = append(s.taps, tp)
+		} else {
+			cl, err = r.openChannel(ctx, &s.rcs)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +112,9 @@ func channelStats(stats map[string]uint64, clients []*channel.Client) {
 }
 
 func (s *redisyncSession) close() error {
+	for _, tp := range s.taps {
+		tp.release()
+	}
 	var errs []error
 	for _, sub := range s.running {
 		select {

@@ -13,6 +13,7 @@ type usage struct {
 	client   time.Duration // CPU time of this process: publishers and subscribers
 	redis    time.Duration // CPU time of the Redis server's main process
 	commands map[string]CommandStat
+	clock    time.Duration // Redis's clock (server_time_usec), read by usageClocked only
 }
 
 // CommandStat is what Redis spent on one command during a measurement, from INFO
@@ -25,10 +26,23 @@ type CommandStat struct {
 }
 
 func (r *Runner) usage(ctx context.Context) (usage, error) {
+	return r.readUsage(ctx, "cpu", "commandstats")
+}
+
+// usageClocked is usage with Redis's clock, for rates over intervals too short for the time a
+// reply takes to arrive to be left out.
+func (r *Runner) usageClocked(ctx context.Context) (usage, error) {
+	return r.readUsage(ctx, "server", "cpu", "commandstats")
+}
+
+func (r *Runner) readUsage(ctx context.Context, sections ...string) (usage, error) {
 	u := usage{client: processCPU(), commands: map[string]CommandStat{}}
-	info, err := r.info(ctx, "cpu", "commandstats")
+	info, err := r.info(ctx, sections...)
 	if err != nil {
 		return u, err
+	}
+	if us, err := strconv.ParseInt(info["server_time_usec"], 10, 64); err == nil {
+		u.clock = time.Duration(us) * time.Microsecond
 	}
 	for _, k := range []string{"used_cpu_sys", "used_cpu_user"} {
 		f, _ := strconv.ParseFloat(info[k], 64)
