@@ -360,3 +360,28 @@ func TestResetString(t *testing.T) {
 		}
 	}
 }
+
+// A log entry this client cannot read ends the subscription with an error that says so,
+// instead of retrying it for ever.
+func TestUnreadableLogEntryEndsTheSubscription(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	c, _ := newTestClient(t, srv.URL(), Config{})
+	publishN(t, c, "c", 2)
+	k := c.keysMust(t, "c")
+	if _, err := srv.Do("XADD", k.Log, "3-0", "e", "rs9 a format of the future", "t", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do("HSET", k.Meta, "seq", "3"); err != nil {
+		t.Fatal(err)
+	}
+	rec, sub := subscribe(t, c, "c", FromStart())
+	select {
+	case <-sub.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscription is still retrying an entry it cannot read")
+	}
+	if err := sub.Err(); err == nil || !strings.Contains(err.Error(), "not an envelope") {
+		t.Fatalf("ended with %v", err)
+	}
+	checkSequence(t, rec.snapshot(), 1, 2)
+}

@@ -73,7 +73,7 @@ func (p *publisher) count() int {
 func (p *publisher) waitAcked(t *testing.T, n int) {
 	t.Helper()
 	want := p.count() + n
-	waitFor(t, func() bool { return p.count() >= want })
+	waitLong(t, func() bool { return p.count() >= want })
 }
 
 // finalLog reads the whole log of name: seq to message, with the epoch.
@@ -245,7 +245,7 @@ func TestSentinelFailoverThatLosesAcknowledgedMessages(t *testing.T) {
 	// The replicas stop receiving; the master keeps acknowledging, then dies.
 	stalled := d.StallReplicas()
 	p.waitAcked(t, 90)
-	waitFor(t, func() bool { dp.mu.Lock(); defer dp.mu.Unlock(); return len(dp.notReplicated) >= 2 })
+	waitLong(t, func() bool { dp.mu.Lock(); defer dp.mu.Unlock(); return len(dp.notReplicated) >= 2 })
 	old := d.Master()
 	old.Kill()
 	for _, r := range stalled {
@@ -328,7 +328,7 @@ func TestClusterFailoversAndSlotMoves(t *testing.T) {
 	cl.MigrateSlot(slot, to)
 	moved := time.Now()
 	before := len(wrec.snapshot())
-	waitFor(t, func() bool { return watcher.Stats().Reconnects > 0 && len(wrec.snapshot()) > before+10 })
+	waitLong(t, func() bool { return watcher.Stats().Reconnects > 0 && len(wrec.snapshot()) > before+10 })
 	t.Logf("slot move: the subscriber subscribed again and delivered 10 more messages within %v", time.Since(moved).Round(time.Millisecond))
 	p.waitAcked(t, 100)
 
@@ -354,4 +354,16 @@ func TestClusterFailoversAndSlotMoves(t *testing.T) {
 	}
 	t.Logf("Cluster: %d messages acknowledged, %d lost by the failover of a lagging master, all reported by rewound resets", p.count(), lost)
 
+}
+
+// waitLong waits up to 60 s for cond: failovers on a busy machine take a while.
+func waitLong(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 60s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

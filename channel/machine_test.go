@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redisync/redisync/internal/wire"
 )
@@ -309,4 +310,25 @@ func FuzzParsePosition(f *testing.F) {
 			t.Fatalf("%q parsed as %v, which reads back as %v, %v", s, p, q, err)
 		}
 	})
+}
+
+// Entries deleted above the start, with older ones still there: a trim, not a spin.
+func TestSubscriberMachineHoleAtTheEnd(t *testing.T) {
+	l := &memLog{epoch: "E"}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		l.add(1, id)
+	}
+	l.entries = l.entries[:3] // entries 4 and 5 deleted (XDEL), the head stays at 5
+	m := newMachine(l, Position{Epoch: "E", Seq: 3})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.catchUp(t)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the catch-up did not end")
+	}
+	m.expect(t, "rtrimmed:4-5@E:5")
 }

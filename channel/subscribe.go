@@ -318,7 +318,9 @@ func (s *subscriber) onHead(ctx context.Context, f wire.Fetched) error {
 func (s *subscriber) catchUp(ctx context.Context) error {
 	for {
 		s.resync.Store(false)
-		f, err := s.fetch(ctx, s.next, s.c.cfg.FetchCount)
+		// At least two entries: the first may end below next (the entry holding it is gone),
+		// and the next one must then be seen to tell a hole from the end of the log.
+		f, err := s.fetch(ctx, s.next, max(s.c.cfg.FetchCount, 2))
 		if err != nil {
 			return err
 		}
@@ -363,7 +365,7 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			}
 			continue
 		}
-		rewound := false
+		rewound, asked := false, s.next
 		for _, env := range f.Entries {
 			if env.Last() < s.next {
 				continue
@@ -393,7 +395,8 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 		if rewound {
 			continue
 		}
-		if len(f.Entries) == 0 && f.Head >= s.next {
+		if f.Head >= s.next && (len(f.Entries) == 0 || f.Entries[len(f.Entries)-1].Last() < asked) {
+			// Nothing at or above next, yet the head is there: those messages are gone.
 			if err := s.trimmed(ctx, f.Head); err != nil {
 				return err
 			}

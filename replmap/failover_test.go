@@ -40,10 +40,10 @@ func TestReplicasConvergeAfterAFailoverThatLosesWrites(t *testing.T) {
 		}
 		done <- acked
 	}()
-	waitUntil(t, func() bool { return w.m.Position().Seq > 150 })
+	waitLong(t, func() bool { return w.m.Position().Seq > 150 })
 	stalled := d.StallReplicas()
 	at := w.m.Position().Seq
-	waitUntil(t, func() bool { return w.m.Position().Seq > at+80 })
+	waitLong(t, func() bool { return w.m.Position().Seq > at+80 })
 	lostFrom := at
 	old := d.Master()
 	old.Kill()
@@ -51,12 +51,12 @@ func TestReplicasConvergeAfterAFailoverThatLosesWrites(t *testing.T) {
 		r.Resume()
 	}
 	d.WaitFailover(old)
-	waitUntil(t, func() bool { return w.m.Ready() && w.m.Position().Seq > lostFrom+100 })
+	waitLong(t, func() bool { return w.m.Ready() && w.m.Position().Seq > lostFrom+100 })
 	cancel()
 	acked := <-done
 
 	for _, n := range []node[string]{w, a, b} {
-		waitUntil(t, func() bool {
+		waitLong(t, func() bool {
 			vctx, vcancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer vcancel()
 			v, err := n.m.Verify(vctx)
@@ -85,4 +85,16 @@ func TestReplicasConvergeAfterAFailoverThatLosesWrites(t *testing.T) {
 		t.Fatal("no replica reloaded: the failover lost no write the replicas had applied")
 	}
 	t.Logf("%d writes acknowledged; replicas reloaded %d times and equal the new master", acked, resnaps)
+}
+
+// waitLong waits up to 60 s for cond: failovers and reloads on a busy machine take a while.
+func waitLong(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out after 60s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redisync/redisync/channel"
 	"github.com/redisync/redisync/internal/redistest"
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // A name is a channel or a map for its whole history: each refuses to be used as the other,
@@ -136,5 +137,29 @@ func TestWaitReadyReportsAPermissionDenied(t *testing.T) {
 	err := r.m.WaitReady(ctx)
 	if err == nil || !strings.Contains(err.Error(), "NOPERM") || time.Since(start) > 5*time.Second {
 		t.Fatalf("WaitReady of a user without HSCAN: %v after %v, want NOPERM at once", err, time.Since(start))
+	}
+}
+
+// The write script refuses a key given twice in one write, whoever sends it, before writing
+// anything: the digest would be wrong for good.
+func TestWriteScriptRefusesAKeyTwice(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	prefix := newPrefix()
+	n := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}})
+	waitReady(t, n.m)
+	ctx := context.Background()
+	if _, err := n.m.Set(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	k := n.m.w.k
+	args := []string{k.PubSub, "PUBLISH", "someid0000000000", "0", "0", "1000", "0", "0",
+		"s", "k", "1", "", "d", "k", "", ""}
+	err := wire.Write.Exec(ctx, n.cl.Redis(), []string{k.Meta, k.Log, k.Idem("x"), k.State}, args).Error()
+	if err == nil || !strings.Contains(err.Error(), "appears twice") {
+		t.Fatalf("a key twice: %v", err)
+	}
+	verify(t, n.m)
+	if h, _ := n.cl.Head(ctx, "m"); h.Seq != 1 {
+		t.Fatalf("head %v after a refused write", h)
 	}
 }

@@ -32,7 +32,7 @@ const maxEnvelopeMessages = 1 << 20
 func DecodeEnvelope(msg string) (*Envelope, error) {
 	nl := strings.IndexByte(msg, '\n')
 	v2 := strings.HasPrefix(msg, "rs2 ")
-	if nl < 0 || !v2 && !strings.HasPrefix(msg, "rs1 ") {
+	if nl < 0 || !v2 && !strings.HasPrefix(msg, "rs1 ") || msg[nl-1] == ' ' {
 		return nil, ErrJunk
 	}
 	h := header{rest: msg[4:nl]}

@@ -101,3 +101,12 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeEnvelopeRejectsATrailingSpace(t *testing.T) {
+	if _, err := DecodeEnvelope("rs2 ab 1 0 i - 1 5 \nhello"); err == nil {
+		t.Fatal("a header with a trailing space decoded")
+	}
+	if _, err := DecodeEnvelope("rs2 ab 1 0 i - 1 5\nhello"); err != nil {
+		t.Fatalf("a valid header: %v", err)
+	}
+}

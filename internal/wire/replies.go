@@ -1,12 +1,17 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/redis/rueidis"
 )
+
+// ErrMalformed is matched by the error of a reply that does not have the protocol's form (a
+// log entry that is not an envelope, a seq that is not a number): retrying cannot help.
+var ErrMalformed = errors.New("malformed reply")
 
 // strs converts a script's flat reply to strings; nil elements are reported through nils.
 func strs(what string, vs []rueidis.RedisMessage) (out []string, nils []bool, err error) {
@@ -26,7 +31,7 @@ func strs(what string, vs []rueidis.RedisMessage) (out []string, nils []bool, er
 func seqOf(what, s string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s reply: %q is not a seq", what, s)
+		return 0, fmt.Errorf("%w: %s reply: %q is not a seq", ErrMalformed, what, s)
 	}
 	return n, nil
 }
@@ -122,26 +127,32 @@ type Fetched struct {
 	Entries []*Envelope
 }
 
-// ParseFetch parses the fetch script's reply [epoch, head, tip, envelope…].
+// ParseFetch parses the fetch script's reply [epoch, head, tip, envelope…]. An entry that is
+// not an envelope ends the entries returned; when it comes first, it is an error matching
+// ErrMalformed (a reader cannot go past it without skipping messages).
 func ParseFetch(vs []rueidis.RedisMessage) (Fetched, error) {
 	s, _, err := strs("fetch script", vs)
 	if err != nil {
 		return Fetched{}, err
 	}
 	if len(s) < 3 {
-		return Fetched{}, fmt.Errorf("fetch script returned %d values, want at least 3", len(s))
+		return Fetched{}, fmt.Errorf("%w: fetch script returned %d values, want at least 3", ErrMalformed, len(s))
 	}
 	f := Fetched{Epoch: s[0], Tip: ChainID(s[2])}
 	if f.Head, err = seqOf("fetch script", s[1]); err != nil {
 		return Fetched{}, err
 	}
 	f.Entries = make([]*Envelope, 0, len(s)-3)
-	for _, e := range s[3:] {
+	for i, e := range s[3:] {
 		env, err := DecodeEnvelope(e)
-		if err != nil {
-			return Fetched{}, fmt.Errorf("log entry %.40q is not an envelope", e)
+		if err == nil {
+			f.Entries = append(f.Entries, env)
+			continue
 		}
-		f.Entries = append(f.Entries, env)
+		if i > 0 {
+			break // the entries before it are good: the next read starts at it
+		}
+		return Fetched{}, fmt.Errorf("%w: log entry %.40q is not an envelope this client can read", ErrMalformed, e)
 	}
 	return f, nil
 }

@@ -14,7 +14,7 @@ import (
 // (loading, busy, failing over). A context error is transient unless it is ctx's own: the
 // client also reports a dial or handshake that timed out as a deadline exceeded.
 func Transient(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil || errors.Is(err, rueidis.ErrClosing) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, rueidis.ErrClosing) || errors.Is(err, ErrMalformed) {
 		return false
 	}
 	var re *rueidis.RedisError

@@ -11,6 +11,9 @@ local lowwater = ARGV[5]          -- the producer's tokens below it cannot reach
 local idemttl = ARGV[6]           -- ms to remember the producer's tokens
 local maxlen = tonumber(ARGV[7])  -- retention for a channel that has none stored: messages kept,
 local maxage = tonumber(ARGV[8])  -- and ms; 0 for no limit
+if pubcmd ~= 'PUBLISH' and pubcmd ~= 'SPUBLISH' then
+  return redis.error_reply('ERR PUBCMD must be PUBLISH or SPUBLISH, not ' .. tostring(pubcmd))
+end
 local data = {}
 for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
 

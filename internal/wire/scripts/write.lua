@@ -18,6 +18,16 @@ local nops = (#ARGV - 8) / 4      -- key, value ("" for a delete), and the versi
                                   -- have ("" for any, "0" for absent, "e" for any but absent)
 local LANE = 281474976710656      -- digest lanes are sums modulo 2^48
 
+-- A key given twice would have its old pair taken out of the digest twice.
+local keys = {}
+for i = 1, nops do
+  local key = ARGV[first_op + (i - 1) * 4 + 1]
+  if keys[key] then
+    return redis.error_reply('ERR key ' .. key .. ' appears twice in one write; nothing was written')
+  end
+  keys[key] = true
+end
+
 local acl = append_acl(meta, log, idem, token, pubcmd, pubchan)
 acl[#acl + 1] = {'HSET', state, 'f', 'v'}
 acl[#acl + 1] = {'HDEL', state, 'f'}
