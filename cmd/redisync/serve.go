@@ -79,7 +79,7 @@ for up to --timeout, then gives up.`,
 			cfg := node.Config{
 				Maps: maps, Channels: chans, ID: id, Token: token,
 				AllowedHosts: allowedHosts, AllowedOrigins: allowedOrigins, BodyTimeout: bodyTimeout,
-				Heartbeat: ttl / 5, TTL: ttl, Logger: g.logger(os.Stderr),
+				Heartbeat: ttl / 5, TTL: ttl, Logger: g.logger(os.Stderr), Version: readVersion().String(),
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
