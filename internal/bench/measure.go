@@ -97,11 +97,13 @@ func (r *Runner) measure(ctx context.Context, sys system, ld load) (side Side, e
 	if ld.onStart != nil {
 		ld.onStart()
 	}
+	sched := readSched()
 	start := r.now()
 	published, pubEnd, acks, err := r.publish(ctx, sess, ld, start)
 	if err == nil {
 		err = r.drain(ctx, tallies, published, sys.settle(r))
 	}
+	schedAfter := readSched()
 	if ld.onEnd != nil {
 		ld.onEnd()
 	}
@@ -124,6 +126,9 @@ func (r *Runner) measure(ctx context.Context, sys system, ld load) (side Side, e
 	side = newSide(sys.name(), published, start, pubEnd, tallies, after, before, stats)
 	side.Rate = ld.rate
 	side.Ack = latencyOf(acks)
+	if ld.subscribers > 0 {
+		side.Sched = schedAfter.since(sched)
+	}
 	return side, nil
 }
 

@@ -88,6 +88,10 @@ type Side struct {
 	Latency *Latency `json:"latency_us,omitempty"`
 	// Ack runs from the publish call to its return, over every call.
 	Ack *Latency `json:"ack_us,omitempty"`
+	// Sched is how long this process's goroutines waited to run once runnable (the Go
+	// runtime's /sched/latencies:seconds, to its buckets' resolution), recorded by the fanout
+	// scenario, whose clients all live in this process.
+	Sched *Latency `json:"sched_us,omitempty"`
 	// CPU time of this process (publishers and subscribers) and of Redis during Seconds.
 	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
 	RedisCPUSeconds  float64 `json:"redis_cpu_seconds"`
@@ -292,6 +296,9 @@ func (s Side) describe(baseline string) string {
 	}
 	if s.Ack != nil {
 		fmt.Fprintf(&b, "; publish call p50 %s, p99 %s", formatValue(s.Ack.P50, "us"), formatValue(s.Ack.P99, "us"))
+	}
+	if s.Sched != nil {
+		fmt.Fprintf(&b, "; goroutines waited to run p50 %s, p99 %s", formatValue(s.Sched.P50, "us"), formatValue(s.Sched.P99, "us"))
 	}
 	if calls := s.Stats["publish_calls"]; calls > 0 {
 		fmt.Fprintf(&b, "; %s script calls (%.1f msgs/call)", thousands(float64(calls)), float64(s.Stats["published"])/float64(calls))
