@@ -2,8 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/redisync/redisync/channel"
 )
 
 // heartbeat samples the replicas, the relayed channels and Redis every Config.Heartbeat and
@@ -106,7 +111,7 @@ func (n *Node) record(now time.Time, hb *beatState) Record {
 	rec := Record{
 		ID: n.cfg.ID, Addr: n.cfg.Addr, Version: n.cfg.Version,
 		Started: n.started.UTC().Truncate(time.Millisecond), Heartbeat: now.UTC().Truncate(time.Millisecond),
-		TTLMillis:       n.cfg.TTL.Milliseconds(),
+		TTLMillis: n.cfg.TTL.Milliseconds(), HeartbeatMillis: n.cfg.Heartbeat.Milliseconds(),
 		RedisRTTSeconds: hb.rtt.Seconds(), RedisUp: n.redisUp.Load(),
 		Published: s.Published, Delivered: s.Delivered,
 		Maps: []MapRecord{}, Channels: []ChannelRecord{},
@@ -138,21 +143,115 @@ func (n *Node) record(now time.Time, hb *beatState) Record {
 	return rec
 }
 
-// nodesView is the answer of GET /v1/nodes.
+// nodesView is the answer of GET /v1/nodes: the registry as ReadRegistry reads it, and
+// this node's ID.
 type nodesView struct {
-	Self  string         `json:"self"`
-	Nodes []Record       `json:"nodes"`
-	Maps  []MapAgreement `json:"maps"`
+	Self string `json:"self"`
+	Registry
+	// Local is set on the answer of ?local=true: this node alone, from its own memory (its
+	// replicas now, its last sample of Redis), without reading Redis.
+	Local bool `json:"local,omitempty"`
 }
 
-// listNodes answers the registry: every live node's record and each map's agreement.
+// registryReadTimeout bounds the registry read of GET /v1/nodes: the dashboard asks every
+// second, painting this node's own state (?local=true) until it has an answer.
+const registryReadTimeout = 2 * time.Second
+
+// listNodes answers the registry: every node's record and state, the gone nodes, each map's
+// agreement and the cluster's health. With ?local=true it answers at once this node's own
+// state, without Redis.
 func (n *Node) listNodes(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.WriteTimeout)
+	if s := r.URL.Query().Get("local"); s != "" {
+		local, err := strconv.ParseBool(s)
+		if err != nil {
+			writeErrorf(w, http.StatusBadRequest, "local %q: want true or false", s)
+			return
+		}
+		if local {
+			writeJSON(w, http.StatusOK, n.localView(time.Now()))
+			return
+		}
+	}
+	timeout := min(n.cfg.WriteTimeout, registryReadTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	recs, err := ListNodes(ctx, n.cl.Redis(), n.prefix())
+	reg, err := ReadRegistry(ctx, n.cl.Redis(), n.prefix(), ReadOptions{})
 	if err != nil {
-		n.writeFailure(w, r, err, "read the registry")
+		n.readFailure(w, r, err, "the registry could not be read", timeout)
 		return
 	}
-	writeJSON(w, http.StatusOK, nodesView{Self: n.cfg.ID, Nodes: recs, Maps: Agreement(recs)})
+	writeJSON(w, http.StatusOK, nodesView{Self: n.cfg.ID, Registry: reg})
+}
+
+// readFailure answers a read of Redis that failed (what says what could not be done): 503
+// while Redis is unreachable or slower than timeout, 502 when it refused.
+func (n *Node) readFailure(w http.ResponseWriter, r *http.Request, err error, what string, timeout time.Duration) {
+	switch {
+	case errors.Is(err, channel.ErrClosed), n.ctx.Err() != nil:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the node is shutting down")
+	case r.Context().Err() != nil:
+		writeErrorf(w, http.StatusServiceUnavailable, "the request was cancelled: %s", what)
+	case errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set("Retry-After", "1")
+		writeErrorf(w, http.StatusServiceUnavailable, "Redis unreachable: %s: no answer within %v", what, timeout)
+	case unreachable(err):
+		w.Header().Set("Retry-After", "1")
+		writeErrorf(w, http.StatusServiceUnavailable, "Redis unreachable: %s: %v", what, err)
+	default:
+		writeErrorf(w, http.StatusBadGateway, "%s: Redis refused: %v", what, err)
+	}
+}
+
+// localView is this node alone as it knows itself at now, without Redis: its replicas as
+// they are, the head, lag and match of its last sample of Redis, the time of that sample as
+// its heartbeat.
+func (n *Node) localView(now time.Time) nodesView {
+	rec := n.record(now, &beatState{})
+	rec.RedisRTTSeconds = 0 // not measured here
+	var last time.Time
+	for i, name := range n.names {
+		h := n.maps[name]
+		h.mu.Lock()
+		s := h.last
+		h.mu.Unlock()
+		if s.ok && s.at.After(last) {
+			last = s.at
+		}
+		d, pos := h.m.Digest()
+		m := &rec.Maps[i]
+		m.Ready, m.Epoch, m.Seq, m.Digest, m.Keys = h.m.Ready(), pos.Epoch, pos.Seq, d.String(), h.m.Len()
+		m.Lag, m.LagSeconds = 0, 0
+		if m.Epoch == s.st.Head.Epoch && m.Head > m.Seq {
+			m.Lag, m.LagSeconds = m.Head-m.Seq, s.st.LagTime.Seconds()
+		}
+	}
+	for _, c := range n.chans {
+		c.mu.Lock()
+		if c.ok && c.at.After(last) {
+			last = c.at
+		}
+		c.mu.Unlock()
+	}
+	if last.IsZero() {
+		last = n.started
+	}
+	rec.Heartbeat = last.UTC().Truncate(time.Millisecond)
+	ns := nodeStatus(rec, -1, now)
+	ns.State = NodeLive // it answers
+	for i := range ns.Maps {
+		m := &ns.Maps[i]
+		m.HeadNow, m.LagNow, m.LagSecondsNow = m.Head, m.Lag, m.LagSeconds
+	}
+	nodes := []NodeStatus{ns}
+	maps := agree(nodes, nil)
+	for i := range maps {
+		if a := &maps[i]; a.State != StateDiverged && a.State != StateLoading {
+			a.State, a.Detail = StateUnknown, fmt.Sprintf("this node's replica is at seq %d; the other replicas are not known without the registry", a.Seq)
+		}
+	}
+	return nodesView{Self: n.cfg.ID, Local: true, Registry: Registry{
+		Nodes: nodes, Maps: maps, Gone: []GoneNode{},
+		Health: Health{Level: HealthUnknown, Summary: "the registry was not read", Problems: []string{}},
+	}}
 }

@@ -7,16 +7,18 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
 )
 
 // The registry (PROTOCOL.md, "Node registry"): every node keeps its Record as JSON in the
-// string P:{nodes}:node:ID, written with a TTL at every heartbeat, and its ID in the set
-// P:{nodes}:index. A reader takes the set's members, reads their records with one MGET, and
-// prunes from the set the members whose record has expired. The hash tag puts all of it in
-// one Redis Cluster slot.
+// string P:{nodes}:node:ID, written with a TTL at every heartbeat, its ID in the set
+// P:{nodes}:index, and the time its record expires in the sorted set P:{nodes}:expires (the
+// tombstone that lets a reader show a node that died as gone). A reader takes the set's
+// members, reads their records with one MGET, and prunes from the set the members whose
+// record has expired. The hash tag puts all of it in one Redis Cluster slot.
 
 //go:embed scripts/prune.lua
 var pruneLua string
@@ -31,6 +33,9 @@ type Record struct {
 	Started   time.Time `json:"started"`
 	Heartbeat time.Time `json:"heartbeat"` // when this record was written (the node's clock)
 	TTLMillis int64     `json:"ttl_ms"`    // the record disappears this long after Heartbeat
+	// HeartbeatMillis is the node's heartbeat period: a reader calls the node late once its
+	// record is older than LateHeartbeats periods. Absent (0) from nodes before it existed.
+	HeartbeatMillis int64 `json:"heartbeat_ms,omitempty"`
 	// RedisRTTSeconds is the round trip of the last PING; RedisUp whether it was answered.
 	RedisRTTSeconds float64 `json:"redis_rtt_seconds"`
 	RedisUp         bool    `json:"redis_up"`
@@ -77,18 +82,26 @@ func indexKey(prefix string) string { return prefix + ":{nodes}:index" }
 // recordKey is the record of node id under prefix.
 func recordKey(prefix, id string) string { return prefix + ":{nodes}:node:" + id }
 
+// expiresKey is the sorted set of the registered node IDs under prefix, scored with the time
+// (Unix milliseconds, the writer's clock) at which each one's record expires. It outlives the
+// records: a node whose record expired stays in it until a reader forgets it (MaxGoneAfter).
+func expiresKey(prefix string) string { return prefix + ":{nodes}:expires" }
+
 func (n *Node) prefix() string { return n.cl.Config().Prefix }
 
-// register writes the node's record with its TTL and makes sure the index lists it.
+// register writes the node's record with its TTL, makes sure the index lists it and notes
+// when the record expires.
 func (n *Node) register(ctx context.Context, rec Record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
 	rc := n.cl.Redis()
+	expires := time.Now().Add(n.cfg.TTL).UnixMilli()
 	for _, r := range rc.DoMulti(ctx,
 		rc.B().Set().Key(recordKey(n.prefix(), n.cfg.ID)).Value(string(b)).PxMilliseconds(n.cfg.TTL.Milliseconds()).Build(),
 		rc.B().Sadd().Key(indexKey(n.prefix())).Member(n.cfg.ID).Build(),
+		rc.B().Zadd().Key(expiresKey(n.prefix())).ScoreMember().ScoreMember(float64(expires), n.cfg.ID).Build(),
 	) {
 		if err := r.Error(); err != nil {
 			return err
@@ -97,12 +110,14 @@ func (n *Node) register(ctx context.Context, rec Record) error {
 	return nil
 }
 
-// deregister removes the node's record and its index entry.
+// deregister removes the node's record, its index entry and its expiry: a node that leaves
+// is not shown as gone.
 func (n *Node) deregister(ctx context.Context) error {
 	rc := n.cl.Redis()
 	for _, r := range rc.DoMulti(ctx,
 		rc.B().Del().Key(recordKey(n.prefix(), n.cfg.ID)).Build(),
 		rc.B().Srem().Key(indexKey(n.prefix())).Member(n.cfg.ID).Build(),
+		rc.B().Zrem().Key(expiresKey(n.prefix())).Member(n.cfg.ID).Build(),
 	) {
 		if err := r.Error(); err != nil {
 			return err
@@ -160,6 +175,10 @@ const (
 	StateCatchingUp = "catching up" // replicas are at different seqs, and none disagrees
 	StateLoading    = "loading"     // a replica is still loading
 	StateDiverged   = "diverged"    // replicas at the same seq have different digests, or one disagrees with Redis
+	// StateUnknown is the state of a map in GET /v1/nodes?local=true, which does not read the
+	// registry: this node's replica is not loading and found no difference with Redis, and
+	// the other replicas are not known.
+	StateUnknown = "unknown"
 )
 
 // MapAgreement is the state of one map across the nodes that host it.
@@ -169,19 +188,41 @@ type MapAgreement struct {
 	Nodes  int    `json:"nodes"`
 	Seq    uint64 `json:"seq"` // the highest seq applied by a node
 	Detail string `json:"detail"`
+	// Epoch, HeadNow and RedisDigest are the map's head in Redis and Redis's digest there,
+	// as ReadRegistry read them after the records (empty and 0 from Agreement).
+	Epoch       string `json:"epoch,omitempty"`
+	HeadNow     uint64 `json:"head_now"`
+	RedisDigest string `json:"redis_digest,omitempty"`
 }
 
 // Agreement compares the replicas of each map across nodes: digests must be equal at equal
-// (epoch, seq). It returns one entry per map, sorted by name.
+// (epoch, seq). It returns one entry per map, sorted by name. It has only the records:
+// ReadRegistry also compares the replicas with the map's head in Redis read now.
 func Agreement(nodes []Record) []MapAgreement {
+	ns := make([]NodeStatus, len(nodes))
+	for i, rec := range nodes {
+		ns[i] = NodeStatus{Record: rec, State: NodeLive, Maps: make([]ReplicaStatus, len(rec.Maps))}
+		for j, m := range rec.Maps {
+			ns[i].Maps[j] = ReplicaStatus{MapRecord: m, HeadNow: m.Head, LagNow: m.Lag, LagSecondsNow: m.LagSeconds}
+		}
+	}
+	return agree(ns, nil)
+}
+
+// agree compares the replicas of each map across nodes, and with the map's head in Redis
+// where heads has it, and sets Diverged on the replicas found different. It returns one
+// entry per map, sorted by name.
+func agree(nodes []NodeStatus, heads map[string]mapHead) []MapAgreement {
 	type rep struct {
 		node string
-		m    MapRecord
+		late bool
+		m    *ReplicaStatus
 	}
 	byMap := map[string][]rep{}
-	for _, rec := range nodes {
-		for _, m := range rec.Maps {
-			byMap[m.Name] = append(byMap[m.Name], rep{rec.ID, m})
+	for i := range nodes {
+		for j := range nodes[i].Maps {
+			m := &nodes[i].Maps[j]
+			byMap[m.Name] = append(byMap[m.Name], rep{nodes[i].ID, nodes[i].State == NodeLate, m})
 		}
 	}
 	names := make([]string, 0, len(byMap))
@@ -193,37 +234,72 @@ func Agreement(nodes []Record) []MapAgreement {
 	for _, name := range names {
 		reps := byMap[name]
 		a := MapAgreement{Map: name, Nodes: len(reps), State: StateInSync}
-		digests := map[string]rep{} // by "epoch:seq"
-		loading, behind, positions := 0, 0, map[string]bool{}
+		head, haveHead := heads[name]
+		if haveHead {
+			a.Epoch, a.HeadNow, a.RedisDigest = head.epoch, head.seq, head.digest.String()
+		}
+		diverged := func(detail string) {
+			if a.State != StateDiverged {
+				a.State, a.Detail = StateDiverged, detail
+			}
+		}
+		byPos := map[string][]rep{} // the ready replicas by "epoch:seq", in node order
+		var posOrder []string
+		loading, behind := 0, 0
+		var late []string
 		for _, r := range reps {
 			a.Seq = max(a.Seq, r.m.Seq)
+			if r.late {
+				late = append(late, r.node)
+			}
 			if !r.m.Ready {
 				loading++
 				continue
 			}
 			if r.m.RedisMatch != nil && !*r.m.RedisMatch {
-				a.State, a.Detail = StateDiverged, fmt.Sprintf("node %s disagrees with Redis at seq %d", r.node, r.m.Seq)
+				r.m.Diverged = true
+				diverged(fmt.Sprintf("node %s disagrees with Redis at seq %d", r.node, r.m.Seq))
+			}
+			if haveHead && head.epoch == r.m.Epoch && head.seq == r.m.Seq && (head.digest.String() != r.m.Digest || head.keys != r.m.Keys) {
+				r.m.Diverged = true
+				diverged(fmt.Sprintf("node %s's digest %s differs from Redis's %s at seq %d", r.node, r.m.Digest, head.digest, r.m.Seq))
 			}
 			pos := r.m.Epoch + ":" + strconv.FormatUint(r.m.Seq, 10)
-			positions[pos] = true
-			if other, ok := digests[pos]; ok && other.m.Digest != r.m.Digest && a.State != StateDiverged {
-				a.State, a.Detail = StateDiverged, fmt.Sprintf("nodes %s and %s differ at seq %d", other.node, r.node, r.m.Seq)
+			if _, ok := byPos[pos]; !ok {
+				posOrder = append(posOrder, pos)
 			}
-			digests[pos] = r
-			if r.m.Lag > 0 {
+			byPos[pos] = append(byPos[pos], r)
+			// A live node's replica is behind if it was at its heartbeat; a late node's if the
+			// head moved past it since.
+			if r.m.Lag > 0 || r.late && r.m.LagNow > 0 {
 				behind++
+			}
+		}
+		for _, pos := range posOrder {
+			group := byPos[pos]
+			for _, r := range group[1:] {
+				if r.m.Digest != group[0].m.Digest {
+					diverged(fmt.Sprintf("nodes %s and %s differ at seq %d", group[0].node, r.node, r.m.Seq))
+					for _, g := range group {
+						g.m.Diverged = true
+					}
+					break
+				}
 			}
 		}
 		switch {
 		case a.State == StateDiverged:
 		case loading > 0:
 			a.State, a.Detail = StateLoading, fmt.Sprintf("%d of %d replicas loading", loading, len(reps))
-		case len(positions) > 1 && behind > 0:
+		case behind > 0 && (len(byPos) > 1 || len(late) > 0):
 			a.State, a.Detail = StateCatchingUp, fmt.Sprintf("%d of %d replicas behind Redis", behind, len(reps))
-		case len(positions) > 1:
+		case len(byPos) > 1:
 			a.Detail = fmt.Sprintf("%d replicas caught up at their last heartbeat", len(reps))
 		default:
 			a.Detail = fmt.Sprintf("%d replicas at seq %d with equal digests", len(reps), a.Seq)
+		}
+		if len(late) > 0 && a.State != StateDiverged {
+			a.Detail += fmt.Sprintf("; late: node %s", strings.Join(late, ", "))
 		}
 		out = append(out, a)
 	}
