@@ -8,7 +8,11 @@ import (
 
 // The dashboard: plain HTML, CSS and JavaScript embedded in the binary, no build step. The
 // page polls GET /v1/nodes every second, shows a map's keys from GET /v1/maps/{map} and its
-// live changes from the SSE stream /v1/maps/{map}/watch.
+// live changes from the SSE stream /v1/maps/{map}/watch. It paints at once from
+// GET /v1/nodes?local=true (this node's own state, answered without Redis), and again from
+// it, under a banner that names the failure, while the registry cannot be read. Two pills
+// say two things: "page updating" whether this node answers the page's polls, "cluster: …"
+// the registry's health (late and gone nodes, diverged maps: Registry.Health).
 //
 //go:embed dashboard
 var dashboardFS embed.FS
