@@ -66,6 +66,9 @@ type Config struct {
 	// dies without deregistering disappears after it. At least twice Heartbeat.
 	// Default DefaultTTL.
 	TTL time.Duration
+	// GoneAfter is how long /v1/nodes and the dashboard still list a node whose registry record
+	// expired without it leaving, as gone (ReadOptions.GoneAfter). Default DefaultGoneAfter.
+	GoneAfter time.Duration
 	// KeepAlive is the interval of the comments an SSE stream sends while it has no event,
 	// so that proxies and clients see it alive. Default DefaultKeepAlive.
 	KeepAlive time.Duration
@@ -135,6 +138,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if c.GoneAfter == 0 {
+		c.GoneAfter = DefaultGoneAfter
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -147,6 +153,9 @@ func (c Config) Validate() error { return c.withDefaults().validate() }
 
 // validate reports the first field that cannot work, after defaults are applied.
 func (c Config) validate() error {
+	if c.GoneAfter < 0 || c.GoneAfter > MaxGoneAfter {
+		return fmt.Errorf("node: GoneAfter %v: want from 0 to %v", c.GoneAfter, MaxGoneAfter)
+	}
 	seen := map[string]string{}
 	for _, list := range []struct {
 		what  string

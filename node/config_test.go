@@ -38,3 +38,12 @@ func TestNodeConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestGoneAfterConfig(t *testing.T) {
+	if err := (Config{Maps: []string{"m"}, GoneAfter: 25 * time.Hour}).Validate(); err == nil {
+		t.Fatal("GoneAfter of 25h accepted")
+	}
+	if c := (Config{}).withDefaults(); c.GoneAfter != DefaultGoneAfter {
+		t.Fatalf("default GoneAfter %v", c.GoneAfter)
+	}
+}

@@ -175,7 +175,7 @@ func (n *Node) listNodes(w http.ResponseWriter, r *http.Request) {
 	timeout := min(n.cfg.WriteTimeout, registryReadTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	reg, err := ReadRegistry(ctx, n.cl.Redis(), n.prefix(), ReadOptions{})
+	reg, err := ReadRegistry(ctx, n.cl.Redis(), n.prefix(), ReadOptions{GoneAfter: n.cfg.GoneAfter})
 	if err != nil {
 		n.readFailure(w, r, err, "the registry could not be read", timeout)
 		return

@@ -25,7 +25,7 @@ const envToken = "REDISYNC_TOKEN"
 func newServeCmd(g *globals) *cobra.Command {
 	var maps, chans, allowedHosts, allowedOrigins []string
 	var listen, token, id string
-	var ttl, bodyTimeout time.Duration
+	var ttl, bodyTimeout, goneAfter time.Duration
 	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "serve --map NAME [--map NAME …] [--channel NAME …]",
@@ -80,6 +80,7 @@ for up to --timeout, then gives up.`,
 				Maps: maps, Channels: chans, ID: id, Token: token,
 				AllowedHosts: allowedHosts, AllowedOrigins: allowedOrigins, BodyTimeout: bodyTimeout,
 				Heartbeat: ttl / 5, TTL: ttl, Logger: g.logger(os.Stderr), Version: readVersion().String(),
+				GoneAfter: goneAfter,
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -138,6 +139,7 @@ for up to --timeout, then gives up.`,
 		"and the address they connect to: NAME (any port), NAME:PORT, or * for any (repeatable)")
 	f.StringArrayVar(&allowedOrigins, "allowed-origin", nil, "a web origin (https://app.example.com) whose pages may call the API: CORS and cross-origin writes (repeatable)")
 	f.DurationVar(&bodyTimeout, "body-timeout", node.DefaultBodyTimeout, "how long a client may take to send a request body (408 and the connection closed beyond)")
+	f.DurationVar(&goneAfter, "gone-after", node.DefaultGoneAfter, "how long /v1/nodes and the dashboard list a node whose registry record expired without it leaving, as gone (at most 24h)")
 	f.StringVar(&id, "id", "", "the node's id in the registry (default: host name and a random suffix)")
 	f.DurationVar(&ttl, "ttl", node.DefaultTTL, "how long the node stays in the registry after its last heartbeat (heartbeat: ttl/5)")
 	return cmd
