@@ -15,7 +15,7 @@
 //	POST   /v1/channels/{channel}      publish the body; 200 {"channel","seq","epoch"}
 //	GET    /v1/channels/{channel}/events  SSE: one event per message, id EPOCH:SEQ; ?from=, Last-Event-ID
 //	GET    /v1/channels                the relayed channels with their heads
-//	GET    /v1/nodes                   the registry: every live node's Record, each map's agreement
+//	GET    /v1/nodes                   the registry: every node (live, late, or gone), each map's agreement and lag from the head
 //	GET    /metrics                    Prometheus
 //	GET    /healthz                    200 while the process runs (never needs the token)
 //	GET    /readyz                     200 when every replica is ready and Redis answers, else 503
@@ -152,7 +152,8 @@
 // Every Config.Heartbeat the node writes its Record (id, address, version, start time, per
 // map its applied seq, digest, keys and lag, per channel its head) to Redis with a TTL of
 // Config.TTL and lists itself in an index set; ListNodes reads the live records, Agreement
-// compares the replicas. A node that dies disappears after the TTL; Close removes it at once.
+// compares the replicas. A node that stops heartbeating is late, then, once its record has
+// expired after the TTL, gone: listed as such for Config.GoneAfter. Close removes it at once.
 // The layout is in PROTOCOL.md, "Node registry".
 //
 // # Concurrency and life

@@ -24,7 +24,7 @@ var Routes = []Route{
 	{"POST", "/v1/channels/{channel}", `publish the body; {"channel","seq","epoch"}`},
 	{"GET", "/v1/channels/{channel}/events", "Server-Sent Events: one event per message, id EPOCH:SEQ; ?from=, Last-Event-ID"},
 	{"GET", "/v1/channels", "the relayed channels with their heads"},
-	{"GET", "/v1/nodes", "the registry: every node, each map's agreement"},
+	{"GET", "/v1/nodes", "the registry: every node (live, late, or gone), each map's agreement and lag"},
 	{"GET", "/metrics", "Prometheus"},
 	{"GET", "/healthz", "200 while the process runs (never needs the token)"},
 	{"GET", "/readyz", "200 when every replica is ready and Redis answers, else 503"},

@@ -62,8 +62,8 @@ dashboard takes ?token= once: open http://ADDRESS/?token=TOKEN. Whatever the tok
   - headers must arrive within 10s, a body within --body-timeout.
 
 Every node records itself in Redis (id, address, version, per map its seq, digest and lag)
-with a heartbeat every --ttl/5; "redisync status" prints the registry. A node that dies
-without leaving disappears after --ttl. When Redis cannot be reached at start, serve retries
+with a heartbeat every --ttl/5; "redisync status" prints the registry. A node that stops
+heartbeating is shown late, then, once its record has expired (--ttl), gone for --gone-after. When Redis cannot be reached at start, serve retries
 for up to --timeout, then gives up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
