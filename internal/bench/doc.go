@@ -43,12 +43,29 @@
 // spent, allocations from runtime.ReadMemStats), since the redisync binary that runs it must
 // not link package testing. Result.Baseline names each baseline.
 //
+// # Many clients, storms, idle subscriptions and Centrifuge
+//
+// fanout is the latency measurement with Config.Clients subscribers (200) at
+// Config.FanoutRate (1,000/s), all in this process; each side also records how long the
+// process's goroutines waited to run (runtime/metrics), which would show a process short of
+// CPU. storm cuts Config.Clients subscribers off pub/sub at once (CLIENT KILL TYPE pubsub),
+// publishes Config.StormMessages while a tap (a rueidis.Client wrapper) holds back their new
+// pub/sub connections, lets them all reconnect at once and times them until every one has
+// caught up from the log, sampling Redis for its busiest interval; raw pub/sub has no
+// counterpart. idle holds Config.IdleSubscriptions quiet subscriptions over
+// Config.IdleClients clients and counts the commands Redis runs over Config.IdleWindow, those
+// the clients sent (named by their taps) apart from those scripts ran and from keep-alive
+// PINGs; its baseline, one command per subscription per IdleCheck, is computed.
+// throughput-concurrent also runs its load through Centrifuge's Redis broker with history
+// (centrifugeSystem), a second baseline; Row.Baseline names it on its row.
+//
 // # Scenarios
 //
 // A scenario is a name, a summary and a function that fills a Result: its Params, its Rows
 // (redisync's figure beside the baseline's, their ratio, the target and whether it was met)
 // and every Side measured. A new scenario is one more entry in Scenarios, built from the same
 // parts: a system to publish through (an implementation of the unexported system interface:
-// redisyncSystem, mapSystem, rawSystem), a load, and Runner.measure; or its own procedure, as
-// catchup, bootstrap and get have. PlotLatency draws the latency-sweep results as a PNG.
+// redisyncSystem, mapSystem, rawSystem, centrifugeSystem), a load, and Runner.measure; or
+// its own procedure, as catchup, bootstrap, get, storm and idle have. PlotLatency draws the
+// latency-sweep results as a PNG.
 package bench
