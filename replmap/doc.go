@@ -18,13 +18,21 @@
 //     answers ErrNotReady.
 //   - Verifiable: Redis keeps an order-independent Digest of the (key, version) pairs with every
 //     write, the replica keeps the same; Verify compares them at the same seq. A replica that
-//     gets a reset from its channel (history it cannot replay) or fails Verify loads a new
-//     snapshot by itself, and logs and counts it.
+//     gets a reset from its channel (history it cannot replay, or a failover that lost writes
+//     it had applied) or fails Verify loads a new snapshot by itself, and logs and counts it.
+//     It checks itself every Config.VerifyEvery, and is not ready from a mismatch or a reset
+//     until it has reloaded.
+//   - Conditions are checked by the write script in Redis: Op.Guard with IfVersion (0:
+//     absent), Op.MustExist. Deleting an absent key writes nothing (ErrNotFound).
+//   - A map's name holds a map for its whole history: it cannot be published to or read as
+//     a plain channel (channel.ErrWrongKind), so no message can pass for a change.
 //   - While the replica cannot confirm it is current (Redis unreachable), Get keeps serving the
 //     last known state and Staleness says how old it may be; Config.MaxStaleness turns that into
 //     ErrStale.
 //
-// Watch streams a map's changes from any position still in the log, with no replica. A Cache is
+// Writes streams a map's writes (Watch, their operations one by one) from any position still
+// in the log, with no replica; from channel.FromNow the start is fixed when the call returns.
+// A Cache is
 // a bounded near-cache for maps too large to hold on every node: it holds the most recently used
 // keys, reads others through from Redis, and is kept current by the same channel.
 //
