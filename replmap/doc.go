@@ -32,9 +32,8 @@
 //
 // Writes streams a map's writes (Watch, their operations one by one) from any position still
 // in the log, with no replica; from channel.FromNow the start is fixed when the call returns.
-// A Cache is
-// a bounded near-cache for maps too large to hold on every node: it holds the most recently used
-// keys, reads others through from Redis, and is kept current by the same channel.
+// A Cache is a bounded near-cache for maps too large to hold on every node: it holds the most
+// recently used keys, reads others through from Redis, and is kept current by the same channel.
 //
 // # Concurrency
 //
