@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/redisync/redisync/channel"
 )
 
 // CheckResult is the outcome of one checker.
@@ -17,6 +19,9 @@ type CheckResult struct {
 	Count      int      // violations found
 	Violations []string // the first few, in words
 	Summary    string   // when set, how the violations spread, printed before them
+	// Known marks a known issue of the library (check_failover.go): its count is reported
+	// apart and fails a run only in strict mode (EnvStrict).
+	Known bool
 }
 
 const maxListed = 15
@@ -37,6 +42,9 @@ func (r *CheckResult) String() string {
 		return fmt.Sprintf("%-14s ok (%d checked)", r.Name, r.Checked)
 	}
 	s := fmt.Sprintf("%-14s FAILED: %d violations (%d checked)", r.Name, r.Count, r.Checked)
+	if r.Known {
+		s = fmt.Sprintf("%-14s KNOWN ISSUE: %d instances (%d checked)", r.Name, r.Count, r.Checked)
+	}
 	if r.Summary != "" {
 		s += "; " + r.Summary
 	}
@@ -80,13 +88,14 @@ func (o *opRec) unknown() bool { return o.Ret == 0 || (o.Status == StatusError &
 
 // Analysis is a run's recorded history with Redis's final state, ready to be checked.
 type Analysis struct {
-	Scenario string
-	Lines    []Line
-	Redis    *redisFinal
-	Finals   map[string]*Final // node name -> final state
-	Nodes    []string          // every node that must report a final state
-	Wipes    []wipeWindow
-	LastInc  map[string]int // process node -> its last incarnation
+	Scenario  string
+	Lines     []Line
+	Redis     *redisFinal
+	Finals    map[string]*Final // node name -> final state
+	Nodes     []string          // every node that must report a final state
+	Wipes     []wipeWindow
+	Failovers []failoverWindow // failover deployments: each failover fault
+	LastInc   map[string]int   // process node -> its last incarnation
 
 	ops       []*opRec
 	mapTruth  map[string]map[uint64]change // epoch -> seq -> the change, from Redis (final epoch) or the streams
@@ -94,6 +103,18 @@ type Analysis struct {
 	truthErrs []string                     // streams that disagree on an epoch Redis lost
 	chanMsgs  []msgRec                     // every message known with the time its publish began
 	mapMsgs   []msgRec                     // every map write known with the time its call began
+
+	// Failover deployments (check_failover.go).
+	rw                      *CheckResult          // the rewinds checker, filled by the stream checkers
+	knownResume, knownStart *CheckResult          // known issues, filled by the stream checkers
+	knownRYW                *CheckResult          // known issue, filled by checkVersions
+	rewinds                 []Line                // every rewound reset of every stream
+	lost                    map[*opRec]*lostWrite // acknowledged writes the final history does not hold
+	calls                   map[string]bool       // values and payload ids of every write and publish invoked
+	deleted                 map[string]bool       // keys a delete was invoked on
+	dropped                 int                   // operations the linearizability check left out as lost history
+	delsAt                  map[posKey][]*opRec   // applied deletes by key (in epoch) and version
+	valCall                 map[string]int64      // set and compare-and-set values -> when their call began
 }
 
 // prepare joins calls and returns and builds what every checker uses.
@@ -114,6 +135,24 @@ func (a *Analysis) prepare() {
 					o.RVal = l.Val
 				}
 			}
+		}
+	}
+	a.calls, a.deleted, a.rewinds = map[string]bool{}, map[string]bool{}, nil
+	a.rw = &CheckResult{Name: "rewinds"}
+	a.knownResume = &CheckResult{Name: issueResume, Known: true}
+	a.knownStart = &CheckResult{Name: issueLostStart, Known: true}
+	a.knownRYW = &CheckResult{Name: issueRYW, Known: true}
+	for _, o := range a.ops {
+		switch o.Kind {
+		case OpSet, OpCAS, OpPub:
+			a.calls[o.Val] = true
+		case OpDel:
+			a.deleted[o.Key] = true
+		}
+	}
+	for _, l := range a.Lines {
+		if l.T == LineEvent && isRewound(l.Reset) {
+			a.rewinds = append(a.rewinds, l)
 		}
 	}
 	a.mapTruth = map[string]map[uint64]change{}
@@ -162,6 +201,7 @@ func (a *Analysis) prepare() {
 		}
 	}
 	a.indexMessages()
+	a.findLost()
 }
 
 // wipedAfter reports whether Redis lost its data after t (Unix ns).
@@ -190,9 +230,14 @@ func (a *Analysis) mayBeLost(call int64) bool {
 // Check runs every checker but the linearizability and leak checks, which need more.
 func (a *Analysis) Check() []*CheckResult {
 	a.prepare()
+	acked, streams, now := a.checkAcked(), a.checkStreams(), a.checkFromNow()
 	sse, resume := a.checkSSE()
-	return []*CheckResult{a.checkAcked(), a.checkStreams(), a.checkFromNow(), sse, resume, a.checkResetRanges(),
+	out := []*CheckResult{acked, streams, now, sse, resume, a.checkResetRanges(),
 		a.checkVersions(), a.checkAtMostOnce(), a.checkReplicas(), a.checkDigests()}
+	if a.failover() {
+		out = append(out, a.rw, a.knownResume, a.knownStart, a.knownRYW) // filled by the checkers above
+	}
+	return out
 }
 
 func matches(o *opRec, c change) bool {
@@ -220,7 +265,9 @@ func (a *Analysis) checkAcked() *CheckResult {
 		if o.Kind == OpPub {
 			switch {
 			case o.Epoch == rf.ChanEpoch:
-				if got, ok := rf.ChanLog[o.Ver]; !ok || got != o.Val {
+				if got, ok := rf.ChanLog[o.Ver]; (!ok || got != o.Val) && a.failover() {
+					a.checkLost(res, o)
+				} else if !ok || got != o.Val {
 					res.fail("publish %s acknowledged at %s:%d, the channel's log holds %q there", o.Val, o.Epoch, o.Ver, got)
 				}
 			case a.Scenario == ScenarioWipe && a.mayBeLost(o.Call):
@@ -230,7 +277,7 @@ func (a *Analysis) checkAcked() *CheckResult {
 			continue
 		}
 		epoch := ""
-		if c, ok := rf.MapLog[o.Ver]; ok && rf.MapEpoch != "" && matches(o, c) {
+		if c, ok := rf.MapLog[o.Ver]; ok && rf.MapEpoch != "" && matches(o, c) && !a.outclaimed(o) {
 			epoch = rf.MapEpoch
 		} else {
 			for e, tr := range a.mapTruth {
@@ -244,6 +291,9 @@ func (a *Analysis) checkAcked() *CheckResult {
 		switch {
 		case epoch == "" && a.Scenario == ScenarioWipe && a.mayBeLost(o.Call):
 			continue // applied to data Redis lost before anyone read it back
+		case epoch == "" && a.failover():
+			a.checkLost(res, o) // lost by a failover, or a violation
+			continue
 		case epoch == "":
 			res.fail("acknowledged %s is not in Redis's log at seq %d", what, o.Ver)
 			continue
@@ -315,9 +365,17 @@ func (a *Analysis) checkStreams() *CheckResult {
 			}
 		}
 	}
+	// The newest OnChange stream of each node: an older one ended with its Map (closed by
+	// replica-restart, or with its process).
+	newest := map[string]streamKey{}
+	for _, k := range order {
+		if n, ok := newest[k.node]; k.kind == StreamOnChange && (!ok || k.inc > n.inc || k.inc == n.inc && k.gen > n.gen) {
+			newest[k.node] = k
+		}
+	}
 	for _, k := range order {
 		if k.kind == StreamOnChange {
-			a.checkOnChange(res, k, streams[k])
+			a.checkOnChange(res, k, streams[k], newest[k.node] != k)
 		} else {
 			a.checkStream(res, k, streams[k])
 		}
@@ -332,14 +390,24 @@ func (a *Analysis) checkStream(res *CheckResult, k streamKey, evs []Line) {
 		finalEpoch, head = rf.ChanEpoch, rf.ChanHead
 	}
 	name := k.node + " " + k.kind
-	epoch, next := "", uint64(1)
+	f := a.newFollower(res, name)
+	epoch, next, inc := "", uint64(1), 0
 	for _, ev := range evs {
+		if inc != 0 && ev.Inc != inc {
+			f.resumed(ev.At, fmt.Sprintf("incarnation %d after %s:%d", ev.Inc, epoch, next-1), posKey{epoch, next - 1})
+		}
+		inc = ev.Inc
 		if ev.Err != "" {
 			res.fail("%s ended: %s", name, ev.Err)
 			continue
 		}
 		res.Checked++
 		if r := ev.Reset; r != nil {
+			if isRewound(r) && a.failover() {
+				f.rewound(ev, epoch, next)
+				next = r.From
+				continue
+			}
 			if !a.legitReset(r, epoch, next, ev.At, finalEpoch) {
 				res.fail("%s: reset %+v while at %s:%d, where continuity was possible", name, *r, epoch, next-1)
 			}
@@ -360,8 +428,9 @@ func (a *Analysis) checkStream(res *CheckResult, k streamKey, evs []Line) {
 			res.fail("%s: gap: seqs %d..%d never delivered (epoch %s)", name, next, ev.Ver-1, epoch)
 		}
 		next = max(next, ev.Ver+1)
-		a.checkContent(res, name, ev)
+		f.deliver(ev)
 	}
+	f.finish()
 	if epoch != finalEpoch || next-1 != head {
 		res.fail("%s ends at %s:%d, the head is %s:%d", name, epoch, next-1, finalEpoch, head)
 	}
@@ -404,14 +473,25 @@ func (a *Analysis) wipedBefore(t int64) bool {
 	return false
 }
 
-func (a *Analysis) checkOnChange(res *CheckResult, k streamKey, evs []Line) {
+// checkOnChange checks one Map's OnChange stream; ended says that the Map was closed (a newer
+// one followed it).
+func (a *Analysis) checkOnChange(res *CheckResult, k streamKey, evs []Line, ended bool) {
 	name := fmt.Sprintf("%s.%d onchange (replica %d)", k.node, k.inc, k.gen)
 	finalEpoch := a.Redis.MapEpoch
+	f := a.newFollower(res, name)
+	// A Map closed while a failover that can lose writes was under way may not have been
+	// told (like a probe that stopped then).
+	f.excused = ended && len(evs) > 0 && a.lossyWindowAt(evs[len(evs)-1].At) != nil
 	epoch, last := "", uint64(0)
 	for _, ev := range evs {
 		res.Checked++
 		if ev.Reset != nil {
 			legit := a.Scenario == ScenarioWipe && epoch != finalEpoch && ev.Epoch != epoch && a.wipedBefore(ev.At)
+			if a.failover() {
+				// A replica reloads after a failover lost writes it had applied.
+				legit = ev.Reset.Reason == string(channel.ResetReloaded) && a.lossyBefore(ev.At) && (epoch == "" || ev.Epoch == epoch)
+				f.reloaded()
+			}
 			if !legit {
 				res.fail("%s: reloaded a snapshot (%s) at %s:%d after %s:%d, where continuity was possible",
 					name, ev.Reset.Reason, ev.Epoch, ev.Ver, epoch, last)
@@ -430,12 +510,15 @@ func (a *Analysis) checkOnChange(res *CheckResult, k streamKey, evs []Line) {
 			res.fail("%s: change at seq %d after seq %d", name, ev.Ver, last)
 		}
 		last = max(last, ev.Ver)
-		a.checkContent(res, name, ev)
+		f.deliver(ev)
 	}
+	f.finish()
 }
 
 // checkVersions: the checks made inside the nodes (versions a replica showed or announced
-// never went down; read-your-writes) found nothing.
+// never went down; read-your-writes) found nothing. On a failover deployment, read-your-writes
+// does not hold for a write a failover lost (its node's replica may already follow the new
+// master's history past its seq, where it was never written).
 func (a *Analysis) checkVersions() *CheckResult {
 	res := &CheckResult{Name: "versions"}
 	for _, f := range a.Finals {
@@ -444,7 +527,13 @@ func (a *Analysis) checkVersions() *CheckResult {
 		}
 	}
 	for _, l := range a.Lines {
-		if l.T == LineViolation {
+		switch {
+		case l.T != LineViolation:
+		case l.Kind == ViolationRYW && a.lostWrite(l.Node, l.Inc, l.ID):
+		case l.Kind == ViolationRYW && a.failover() && a.replicaAhead(l):
+			a.knownRYW.Checked++
+			a.knownRYW.fail("%s.%d: %s; its replica stood at a seq past it in the history the failover lost", l.Node, l.Inc, l.Err)
+		default:
 			res.fail("%s.%d: %s", l.Node, l.Inc, l.Err)
 		}
 	}
@@ -574,6 +663,17 @@ type Figures struct {
 	Faults                         map[string]int
 	Violations                     int
 	ByCheck                        map[string]int // violations per checker
+	Scenarios                      map[string]int // runs per scenario
+
+	// Failover deployments.
+	Failovers   int            // failover faults that can lose writes
+	Lost        int            // acknowledged writes and publishes lost by them (each reported by a rewound reset)
+	LostToldAll int            // of those, reported by every node's replica stream (Watch or subscription)
+	LostUnseen  int            // lost by failovers before any stream delivered them: nobody to tell
+	Rewound     int            // rewound resets delivered, by every stream
+	Reloads     int            // OnChange resets: a replica loaded a new snapshot
+	Dropped     int            // operations the linearizability check left out as lost history
+	Known       map[string]int // instances of the library's known issues (not violations unless strict)
 }
 
 func (a *Analysis) figures() Figures {
@@ -605,12 +705,22 @@ func (a *Analysis) figures() Figures {
 			f.Retries += fin.Retries
 		}
 	}
+	for _, w := range a.Failovers {
+		if w.Lossy {
+			f.Failovers++
+		}
+	}
+	f.Lost, f.LostToldAll, f.LostUnseen = a.lostFigures()
+	f.Rewound, f.Dropped = len(a.rewinds), a.dropped
 	for _, l := range a.Lines {
 		switch l.T {
 		case LineEvent:
 			f.Events++
 			if l.Reset != nil {
 				f.Resets++
+			}
+			if l.Reset != nil && l.Kind == StreamOnChange {
+				f.Reloads++
 			}
 		case LineStart:
 			f.Probes++

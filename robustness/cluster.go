@@ -2,6 +2,7 @@ package robustness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,6 +34,8 @@ const (
 	// and must surface as an epoch-changed reset on every stream and replica; writes
 	// acknowledged after the restart must survive.
 	ScenarioWipe = "wipe"
+	// ScenarioSentinel and ScenarioCluster (failover.go) run on a Sentinel set and a Redis
+	// Cluster, with failovers among the faults.
 )
 
 // RunConfig describes one run.
@@ -40,6 +43,7 @@ type RunConfig struct {
 	Seed     uint64
 	Scenario string
 	Faults   time.Duration // how long faults are injected
+	Rounds   int           // when > 0, stop once every fault kind was injected that many times
 	Quiet    time.Duration // fault-free workload after them, before the stop
 
 	InProcess            int // nodes in this process
@@ -69,6 +73,17 @@ func DefaultRunConfig(seed uint64, faults time.Duration) RunConfig {
 		OpTimeout: 10 * time.Second, ConvergeTimeout: 30 * time.Second, LinearizeTimeout: 60 * time.Second,
 		ProbeEvery: 500 * time.Millisecond, ProbeLife: 800 * time.Millisecond, SSEChan: 2, SSEMap: 1,
 	}
+}
+
+// RunConfigFor returns the settings of a run of seed on deployment deploy: DefaultRunConfig's
+// for the single server (aof or wipe by seed), the same with the deployment's scenario for
+// the others.
+func RunConfigFor(deploy string, seed uint64, faults time.Duration) RunConfig {
+	cfg := DefaultRunConfig(seed, faults)
+	if deploy != DeploySingle {
+		cfg.Scenario = deploy
+	}
+	return cfg
 }
 
 // history collects every node's lines.
@@ -115,8 +130,11 @@ type wipeWindow struct {
 type cluster struct {
 	t      *testing.T
 	cfg    RunConfig
-	rnd    *rand.Rand // the fault schedule
-	srv    *redistest.Server
+	rnd    *rand.Rand          // the fault schedule
+	srv    *redistest.Server   // the single server; nil on a failover deployment
+	sen    *redistest.Sentinel // the Sentinel set of ScenarioSentinel
+	rcl    *redistest.Cluster  // the Redis Cluster of ScenarioCluster
+	shard  bool                // the clients use sharded pub/sub (a cluster)
 	hist   *history
 	start  time.Time
 	dir    string
@@ -135,8 +153,11 @@ type cluster struct {
 	inj   *channel.Client
 	injID uint64
 
-	faults []faultRecord
-	wipes  []wipeWindow
+	faults    []faultRecord
+	wipes     []wipeWindow
+	failovers []failoverWindow
+	watch     *roleWatcher // failover deployments: records the failovers nobody injected
+	closed    bool         // closeAll ran
 }
 
 const (
@@ -163,42 +184,61 @@ func newCluster(t *testing.T, cfg RunConfig) *cluster {
 		prefix: fmt.Sprintf("rb%d", cfg.Seed),
 		log:    slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	c.srv = redistest.Start(t, redistest.Options{AppendOnly: cfg.Scenario == ScenarioAOF,
-		Args: []string{"--enable-debug-command", "local"}})
+	c.startDeployment()
 	c.start = time.Now()
-	c.injRC, err = redisconn.Open(context.Background(), redisconn.Options{URL: c.srv.URL(), Timeout: 5 * time.Second})
+	c.injRC, err = redisconn.Open(context.Background(), redisconn.Options{URL: c.redisURL(), Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.inj, err = channel.New(c.injRC, channel.Config{Prefix: c.prefix, Logger: c.log}); err != nil {
+	c.shard = redisconn.IsCluster(c.injRC)
+	if c.inj, err = channel.New(c.injRC, channel.Config{Prefix: c.prefix, Sharded: c.shard, Logger: c.log}); err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
+// nodeConfig returns the configuration of a node that dials addr (its proxy), or the
+// deployment's URL when addr is empty.
 func (c *cluster) nodeConfig(name string, index int, addr string) NodeConfig {
+	url := "redis://" + addr
+	if addr == "" {
+		url = c.redisURL()
+	}
 	return NodeConfig{
-		Name: name, Index: index, Addr: addr, Prefix: c.prefix, Map: mapName, Chan: chanName,
+		Name: name, Index: index, URL: url, Sharded: c.shard, Prefix: c.prefix, Map: mapName, Chan: chanName,
 		Keys: c.cfg.Keys, Seed: c.cfg.Seed, Writers: c.cfg.Writers,
 		WriteEvery: c.cfg.WriteEvery, PubEvery: c.cfg.PubEvery, OpTimeout: c.cfg.OpTimeout,
 		ConnTimeout: time.Second, IdleCheck: 200 * time.Millisecond,
 		ProbeEvery: c.cfg.ProbeEvery, ProbeLife: c.cfg.ProbeLife,
-		Gateway:  index == 0 || index >= c.cfg.InProcess, // the first in-process node and the node processes
-		CheckRYW: c.cfg.Scenario == ScenarioAOF,
+		Gateway: index == 0 || index >= c.cfg.InProcess, // the first in-process node and the node processes
+		// Read-your-writes is checked where Redis keeps what it acknowledged; a failover may
+		// lose a write, but the replica then reloads, which the check allows for.
+		CheckRYW:  c.cfg.Scenario != ScenarioWipe,
+		Failovers: isFailoverScenario(c.cfg.Scenario),
 	}
 }
 
-// startNodes starts every node, each behind a proxy of its own.
+// newProxy returns a proxy to the single server, or nil on a failover deployment, where
+// the nodes dial the deployment itself.
+func (c *cluster) newProxy() (*faultproxy.Proxy, string) {
+	if c.srv == nil {
+		return nil, ""
+	}
+	px, err := faultproxy.New(c.srv.Addr())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return px, px.Addr()
+}
+
+// startNodes starts every node, each behind a proxy of its own on the single server.
 func (c *cluster) startNodes() {
 	t := c.t
 	for i := range c.cfg.InProcess {
-		px, err := faultproxy.New(c.srv.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		px, addr := c.newProxy()
 		name := fmt.Sprintf("n%d", i+1)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		n, err := startNode(ctx, c.nodeConfig(name, i, px.Addr()), c.hist.add, c.log.With("node", name))
+		n, err := startNode(ctx, c.nodeConfig(name, i, addr), c.hist.add, c.log.With("node", name))
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -206,13 +246,10 @@ func (c *cluster) startNodes() {
 		c.in = append(c.in, &inNode{name: name, proxy: px, n: n})
 	}
 	for i := range c.cfg.Processes {
-		px, err := faultproxy.New(c.srv.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		px, addr := c.newProxy()
 		name := fmt.Sprintf("p%d", i+1)
 		p := &procNode{name: name, index: c.cfg.InProcess + i, proxy: px, hist: c.hist, dir: c.dir}
-		p.base = c.nodeConfig(name, p.index, px.Addr())
+		p.base = c.nodeConfig(name, p.index, addr)
 		if err := p.start(); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +303,7 @@ func (c *cluster) stopSSE() {
 	c.sseCancel = nil
 }
 
-// proxies returns every node's name and proxy.
+// targets returns every node's name and proxy (nil on a failover deployment).
 func (c *cluster) targets() (names []string, proxies []*faultproxy.Proxy) {
 	for _, n := range c.in {
 		names, proxies = append(names, n.name), append(proxies, n.proxy)
@@ -284,11 +321,15 @@ func (c *cluster) since(t time.Time) time.Duration { return t.Sub(c.start).Round
 func (c *cluster) heal() {
 	_, proxies := c.targets()
 	for _, px := range proxies {
-		px.SetBlocked(false)
-		px.SetStalled(false)
-		px.SetLatency(0)
+		if px != nil {
+			px.SetBlocked(false)
+			px.SetStalled(false)
+			px.SetLatency(0)
+		}
 	}
-	_, _ = c.srv.Do("CONFIG", "SET", "client-output-buffer-limit", defaultPubSubLimit)
+	if c.srv != nil {
+		_, _ = c.srv.Do("CONFIG", "SET", "client-output-buffer-limit", defaultPubSubLimit)
+	}
 	for _, p := range c.procs {
 		p.mu.Lock()
 		running := p.running
@@ -493,11 +534,15 @@ func (c *cluster) converge(rf *redisFinal) (map[string]*Final, []string) {
 // node closed, and node processes that did not exit cleanly (their TestMain checks for
 // goroutine leaks).
 func (c *cluster) closeAll() (leaks []string) {
+	c.closed = true
 	c.stopSSE()
 	for _, n := range c.in {
 		n.n.Close()
 	}
 	for _, n := range c.in {
+		if n.proxy == nil {
+			continue // a failover deployment: the node dialed Redis itself
+		}
 		deadline := time.Now().Add(3 * time.Second)
 		for n.proxy.Conns() > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
@@ -511,12 +556,65 @@ func (c *cluster) closeAll() (leaks []string) {
 		if err := p.close(20 * time.Second); err != nil {
 			leaks = append(leaks, err.Error())
 		}
-		p.proxy.Close()
+		if p.proxy != nil {
+			p.proxy.Close()
+		}
 	}
 	c.inj.Close()
 	c.injRC.Close()
 	c.logf.Close()
 	return leaks
+}
+
+// abort ends a run the harness gave up on (t.Fatal, in a cleanup that runs before the
+// deployment's): it keeps the history and the Redis logs in the run's directory, then stops
+// every node without waiting for Redis (their contexts first: the deployment may be broken).
+func (c *cluster) abort() {
+	c.watch.finish()
+	_ = writeLines(filepath.Join(c.dir, "history.jsonl"), c.hist.snapshot())
+	c.keepLogs()
+	c.t.Logf("the run was abandoned; its logs, history (history.jsonl) and Redis logs are kept in %s", c.dir)
+	if c.closed {
+		return
+	}
+	c.stopSSE()
+	for _, n := range c.in {
+		n.n.cancel()
+		n.n.Close()
+		if n.proxy != nil {
+			n.proxy.Close()
+		}
+	}
+	for _, p := range c.procs {
+		p.mu.Lock()
+		running := p.running
+		p.mu.Unlock()
+		if running {
+			p.kill()
+		}
+		if p.proxy != nil {
+			p.proxy.Close()
+		}
+	}
+	c.inj.Close()
+	c.injRC.Close()
+	c.logf.Close()
+}
+
+// writeLines writes lines as JSON lines.
+func writeLines(path string, lines []Line) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
 
 // injectorPublish publishes a batch of messages from the harness itself, recording them as

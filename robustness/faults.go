@@ -29,6 +29,9 @@ const defaultPubSubLimit = "pubsub 32mb 8mb 60"
 
 // faultKinds returns the faults of a scenario.
 func faultKinds(scenario string) []string {
+	if isFailoverScenario(scenario) {
+		return failoverKinds(scenario)
+	}
 	kinds := []string{FaultKillPubSub, FaultKillNormal, FaultPartition, FaultStall, FaultLatency,
 		FaultSlowConsumer, FaultDebugSleep, FaultCrash, FaultReplicaRestart}
 	if scenario == ScenarioWipe {
@@ -37,18 +40,21 @@ func faultKinds(scenario string) []string {
 	return append(kinds, FaultRestartAOF)
 }
 
-// runFaults injects faults from the seeded schedule until the fault period is over: every
-// kind once in a shuffled order, then again, each healed before the next begins.
+// runFaults injects faults from the seeded schedule until the fault period is over (or
+// RunConfig.Rounds rounds are done): every kind once in a shuffled order, then again, each
+// healed before the next begins.
 func (c *cluster) runFaults() {
 	until := c.start.Add(c.cfg.Faults)
 	var bag []string
+	rounds := 0
 	for {
 		gap := 200*time.Millisecond + time.Duration(c.rnd.Int64N(int64(1300*time.Millisecond)))
-		if time.Now().Add(gap).After(until) {
+		if time.Now().Add(gap).After(until) || (len(bag) == 0 && c.cfg.Rounds > 0 && rounds == c.cfg.Rounds) {
 			return
 		}
 		time.Sleep(gap)
 		if len(bag) == 0 {
+			rounds++
 			bag = faultKinds(c.cfg.Scenario)
 			c.rnd.Shuffle(len(bag), func(i, j int) { bag[i], bag[j] = bag[j], bag[i] })
 		}
@@ -68,12 +74,19 @@ func (c *cluster) inject(kind string) {
 	t := c.t
 	names, proxies := c.targets()
 	ti := c.rnd.IntN(len(names))
+	if isFailoverKind(kind) {
+		c.settle() // before the fault's time starts
+	}
 	rec := faultRecord{Kind: kind, Start: c.since(time.Now())}
 	switch kind {
 	case FaultKillPubSub:
-		rec.Detail = fmt.Sprintf("%d connections", c.srv.ClientKill("pubsub"))
+		rec.Detail = fmt.Sprintf("%d connections", c.clientKill("pubsub"))
 	case FaultKillNormal:
-		rec.Detail = fmt.Sprintf("%d connections", c.srv.ClientKill("normal"))
+		rec.Detail = fmt.Sprintf("%d connections", c.clientKill("normal"))
+	case FaultSentinelFailover, FaultSentinelKill, FaultClusterFailover, FaultClusterKill, FaultMigrateSlot:
+		c.watch.injecting(true, kind != FaultClusterFailover && kind != FaultMigrateSlot)
+		c.injectFailover(kind, &rec)
+		c.watch.injecting(false, false)
 	case FaultRestartAOF:
 		held := c.holdSSE()
 		c.srv.Restart()
@@ -130,11 +143,17 @@ func (c *cluster) inject(kind string) {
 		n := c.in[c.rnd.IntN(len(c.in))]
 		l := c.span(20*time.Millisecond, 50*time.Millisecond)
 		rec.Target = n.name
-		n.proxy.SetLatency(l)
+		if n.proxy == nil {
+			l = 0 // a failover deployment: no proxy to slow the link with
+		} else {
+			n.proxy.SetLatency(l)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := n.n.reopenMap(ctx)
 		cancel()
-		n.proxy.SetLatency(0)
+		if n.proxy != nil {
+			n.proxy.SetLatency(0)
+		}
 		rec.Detail = fmt.Sprintf("reloaded over a %v link", l)
 		if err != nil {
 			rec.Detail += fmt.Sprintf(" (not ready: %v)", err)

@@ -3,6 +3,7 @@ package robustness
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -210,6 +211,42 @@ func registerModel() porcupine.Model {
 	return nm.ToModel()
 }
 
+// lostHistory reports, on a failover deployment, whether o belongs to a history a failover
+// lost, and is left out of the model: an acknowledged write the final history does not hold
+// (lost: neither ok nor failed), or an observation made while a failover that may lose
+// writes was under way that only the lost history explains. Observations are taken at face
+// value against the final history: a read of a value at a version where the final log holds
+// that write of that key stays, and so does a conflict that reports a version at which the
+// final log holds a write of that key, if that write was invoked before the observation
+// returned; a read that found the key absent, a conflict that
+// found it absent and a delete that found nothing are left out during such a failover (a lost
+// delete would explain them). After the failover, nothing is left out: no one may see the
+// lost history any more.
+func (a *Analysis) lostHistory(o *opRec) bool {
+	if lw := a.lost[o]; lw != nil && lw.failover {
+		return true
+	}
+	if !a.inLossyWindow(o.Call, o.Ret) {
+		return false
+	}
+	// survived: the final log holds a write of o's key at ver that was invoked before o
+	// returned (a lost write's version may be handed out again later, to another write).
+	survived := func(ver uint64) bool {
+		c, ok := a.Redis.MapLog[ver]
+		call, known := a.valCall[c.Val]
+		return ok && !c.Del && c.Key == o.Key && known && (o.Ret == 0 || call < o.Ret)
+	}
+	switch {
+	case o.Kind == OpRead && o.Status == StatusOK:
+		return !o.Pres || !survived(o.Ver) || a.Redis.MapLog[o.Ver].Val != o.RVal
+	case o.Status == StatusConflict:
+		return o.Actual == 0 || !survived(o.Actual)
+	case o.Status == StatusAbsent:
+		return true
+	}
+	return false
+}
+
 // linearizationHistory builds the porcupine history of the map's operations.
 func (a *Analysis) linearizationHistory() []porcupine.Operation {
 	// Where the log of an epoch shows a value, the write of that value took effect there, at
@@ -260,8 +297,13 @@ func (a *Analysis) linearizationHistory() []porcupine.Operation {
 		h = append(h, porcupine.Operation{ClientId: client(o), Input: regInput{Kind: o.Kind, Key: o.Key, Val: o.Val, Exp: o.Exp},
 			Output: out, Call: o.Call, Return: ret, Metadata: fmt.Sprintf("%s.%d op %d%s", o.Node, o.Inc, o.ID, note)})
 	}
+	a.dropped = 0
 	for _, o := range a.ops {
 		if o.Kind == OpPub {
+			continue
+		}
+		if a.failover() && a.lostHistory(o) {
+			a.dropped++
 			continue
 		}
 		// The version the primary outcome stands for, to tell the other appearances of the
@@ -337,12 +379,33 @@ func (a *Analysis) checkLinearizable(dir string, seed uint64, timeout time.Durat
 	case porcupine.Unknown:
 		res.fail("porcupine gave no answer within %v over %d operations", timeout, len(h))
 	default:
+		keys := failingKeys(model, h, timeout)
 		path := filepath.Join(dir, fmt.Sprintf("linearizability-seed%d.html", seed))
 		if err := porcupine.VisualizePath(model, info, path); err != nil {
-			res.fail("history not linearizable; writing the visualization failed: %v", err)
+			res.fail("history not linearizable (keys %s); writing the visualization failed: %v", keys, err)
 		} else {
-			res.fail("history not linearizable; visualization: %s", path)
+			res.fail("history not linearizable (keys %s); visualization: %s", keys, path)
 		}
 	}
 	return res
+}
+
+// failingKeys names the keys whose histories porcupine finds not linearizable, and for each
+// the last operation of its longest linearizable prefix.
+func failingKeys(model porcupine.Model, h []porcupine.Operation, timeout time.Duration) string {
+	var out []string
+	for _, part := range model.Partition(h) {
+		if porcupine.CheckOperationsTimeout(model, part, timeout) != porcupine.Illegal {
+			continue
+		}
+		key := ""
+		for _, op := range part {
+			if in := op.Input.(regInput); in.Kind != "wipe" {
+				key = in.Key
+				break
+			}
+		}
+		out = append(out, key)
+	}
+	return strings.Join(out, ", ")
 }

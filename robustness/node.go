@@ -21,15 +21,16 @@ import (
 
 // NodeConfig configures one node of a run. A process node receives it as JSON.
 type NodeConfig struct {
-	Name   string // node name, unique in the run
-	Inc    int    // incarnation (process nodes count their restarts from 1)
-	Index  int    // the node's number in the run, for the random streams
-	Addr   string // Redis address to dial: the node's own proxy
-	Prefix string // key prefix of the run
-	Map    string // map name
-	Chan   string // channel name
-	Keys   int    // keys written, "k0".."k<Keys-1>"
-	Seed   uint64 // run seed
+	Name    string // node name, unique in the run
+	Inc     int    // incarnation (process nodes count their restarts from 1)
+	Index   int    // the node's number in the run, for the random streams
+	URL     string // Redis to dial: the node's own proxy, or a failover deployment's URL
+	Sharded bool   // sharded pub/sub (channel.Config.Sharded), on a cluster
+	Prefix  string // key prefix of the run
+	Map     string // map name
+	Chan    string // channel name
+	Keys    int    // keys written, "k0".."k<Keys-1>"
+	Seed    uint64 // run seed
 
 	Writers     int           // map writer goroutines
 	WriteEvery  time.Duration // mean pause between one writer's ops
@@ -43,6 +44,7 @@ type NodeConfig struct {
 	Gateway    bool          // serve the HTTP gateway (node.New) for SSE clients
 
 	CheckRYW  bool             // check read-your-writes (not across a wipe, where Redis may lose a write)
+	Failovers bool             // Redis fails over: a write may be lost, and a new replica show older versions
 	WatchFrom channel.Position // resume the watch after this position
 	SubFrom   channel.Position // resume the subscription after this position
 }
@@ -88,7 +90,7 @@ func startNode(ctx context.Context, cfg NodeConfig, emit func(Line), log *slog.L
 	for attempt := 0; ; attempt++ {
 		var err error
 		octx, cancel := context.WithTimeout(ctx, 3*cfg.ConnTimeout)
-		rc, err = redisconn.Open(octx, redisconn.Options{URL: "redis://" + cfg.Addr, Timeout: cfg.ConnTimeout})
+		rc, err = redisconn.Open(octx, redisconn.Options{URL: cfg.URL, Timeout: cfg.ConnTimeout})
 		cancel()
 		if err == nil {
 			break
@@ -98,7 +100,7 @@ func startNode(ctx context.Context, cfg NodeConfig, emit func(Line), log *slog.L
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cl, err := channel.New(rc, channel.Config{Prefix: cfg.Prefix, IdleCheck: cfg.IdleCheck, Logger: log})
+	cl, err := channel.New(rc, channel.Config{Prefix: cfg.Prefix, IdleCheck: cfg.IdleCheck, Sharded: cfg.Sharded, Logger: log})
 	if err != nil {
 		rc.Close()
 		return nil, err
@@ -292,6 +294,11 @@ func (n *node) poll() {
 	defer n.wg.Done()
 	seen := map[string]uint64{}
 	epoch := ""
+	// A snapshot loaded again after a failover lost writes holds older versions than the
+	// replica showed before, in the same epoch: the versions shown start again with each
+	// snapshot (and, where Redis fails over, with each new Map).
+	var snaps uint64
+	var last *replmap.Map[string]
 	t := time.NewTicker(15 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -303,14 +310,14 @@ func (n *node) poll() {
 		m := n.m.Load()
 		for i := range n.cfg.Keys {
 			key := keyName(i)
-			before := m.Position()
+			before, loaded := m.Position(), m.Stats().Snapshots
 			_, ver, err := m.Get(key)
 			after := m.Position()
-			if err != nil || before.Epoch != after.Epoch {
+			if err != nil || before.Epoch != after.Epoch || m.Stats().Snapshots != loaded {
 				continue
 			}
-			if after.Epoch != epoch {
-				epoch, seen = after.Epoch, map[string]uint64{}
+			if after.Epoch != epoch || loaded != snaps || (n.cfg.Failovers && m != last) {
+				epoch, snaps, last, seen = after.Epoch, loaded, m, map[string]uint64{}
 			}
 			n.obs.Add(1)
 			if ver < seen[key] {
@@ -374,6 +381,7 @@ func (n *node) write(w int, id uint64, kind, key, val string, exp uint64) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.OpTimeout)
 	defer cancel()
 	m := n.m.Load()
+	loaded := m.Stats().Snapshots
 	var seq uint64
 	var err error
 	switch kind {
@@ -398,9 +406,11 @@ func (n *node) write(w int, id uint64, kind, key, val string, exp uint64) {
 	}
 	n.line(ret)
 	if err == nil && kind != OpDel && n.cfg.CheckRYW && n.m.Load() == m {
-		// Read-your-writes: the replica that acknowledged the write holds it or something newer.
-		if _, v, gerr := m.Get(key); gerr == nil && v < seq {
-			n.violation("read-your-writes: %s written at version %d, the replica then showed version %d", key, seq, v)
+		// Read-your-writes: the replica that acknowledged the write holds it or something
+		// newer, unless it loaded a snapshot meanwhile (a failover lost writes, this one maybe).
+		if _, v, gerr := m.Get(key); gerr == nil && v < seq && m.Stats().Snapshots == loaded {
+			n.line(Line{T: LineViolation, Kind: ViolationRYW, ID: id, W: w, Key: key, Ver: seq,
+				Err: fmt.Sprintf("read-your-writes: %s written at version %d, the replica then showed version %d", key, seq, v)})
 		}
 	}
 }

@@ -2,12 +2,15 @@ package robustness
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 	"github.com/redisync/redisync/replmap"
 )
 
@@ -20,6 +23,9 @@ import (
 // A probe is told to stop after its lifetime; it then reads the head and keeps going until it
 // has delivered it (or a reset has moved it past the head's epoch), so that its obligations
 // run up to a known position. One that cannot within probeDrain stops where it stands.
+// Where a failover may have rewound the log, a seq is not enough to say that the probe stands
+// in the log's history: the probe has reached the head only when the log holds, at the seq
+// it stands at, what it delivered there (probeState.at, node.logAt).
 
 var nowKinds = []string{StreamNowSub, StreamNowEvents, StreamNowWatch, StreamNowMapWatch}
 
@@ -31,13 +37,28 @@ type probeState struct {
 	mu     sync.Mutex // guards the fields below
 	known  bool       // an event was delivered
 	pos    channel.Position
-	lost   map[string]bool // epochs a reset announced as lost from some seq on
-	notify chan struct{}   // poked after each event
+	seen   map[uint64]string // what it delivered at each seq of pos's epoch that no reset took back
+	lost   map[string]bool   // epochs a reset announced as lost from some seq on
+	notify chan struct{}     // poked after each event
 }
 
-func (s *probeState) update(p channel.Position, r *channel.Reset) {
+// update records an event: a message or change at p (what: content(…)), or a reset.
+func (s *probeState) update(p channel.Position, r *channel.Reset, what string) {
 	s.mu.Lock()
+	if s.known && p.Epoch != s.pos.Epoch || s.seen == nil {
+		s.seen = map[uint64]string{}
+	}
 	s.known, s.pos = true, p
+	switch {
+	case r == nil:
+		s.seen[p.Seq] = what
+	case r.Reason == channel.ResetRewound:
+		for seq := range s.seen {
+			if seq >= r.From {
+				delete(s.seen, seq)
+			}
+		}
+	}
 	if r != nil && r.Open {
 		if s.lost == nil {
 			s.lost = map[string]bool{}
@@ -51,12 +72,34 @@ func (s *probeState) update(p channel.Position, r *channel.Reset) {
 	}
 }
 
-// reached reports whether the probe stands at or after target, or a reset announced that
-// target's epoch is lost (everything of it from some seq on).
-func (s *probeState) reached(target channel.Position) bool {
+// at reports whether the probe stands at or after target, or a reset announced that target's
+// epoch is lost (everything of it from some seq on): done. Otherwise, when it stands at or
+// after target by seq, it returns the seq and what it delivered there, for the caller to
+// compare with the log (check); check is false when the probe delivered nothing there (a
+// reset put it there).
+func (s *probeState) at(target channel.Position) (done bool, seq uint64, what string, check bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return (s.known && s.pos.Epoch == target.Epoch && s.pos.Seq >= target.Seq) || s.lost[target.Epoch]
+	switch {
+	case s.lost[target.Epoch]:
+		return true, 0, "", false
+	case !s.known || s.pos.Epoch != target.Epoch || s.pos.Seq < target.Seq:
+		return false, 0, "", false
+	}
+	what, check = s.seen[s.pos.Seq]
+	return !check, s.pos.Seq, what, check
+}
+
+// content names a message (its payload id) or a map change ("set KEY=VALUE", "del KEY") the
+// same way for the probes and the log (node.logAt).
+func content(isMap, del bool, key, val string) string {
+	switch {
+	case !isMap:
+		return val
+	case del:
+		return "del " + key
+	}
+	return "set " + key + "=" + val
 }
 
 // prober starts probes one after another, several running at once, until the workload stops;
@@ -93,7 +136,7 @@ func (n *node) probe(gen int, kind string, life, delay time.Duration, seed uint6
 	record := func(l Line, p channel.Position, r *channel.Reset) {
 		l.Kind, l.Gen = kind, gen
 		n.line(l)
-		st.update(p, r)
+		st.update(p, r, content(isMapStream(kind), l.Del, l.Key, l.Val))
 	}
 	name := n.cfg.Chan
 	if kind == StreamNowWatch || kind == StreamNowMapWatch {
@@ -185,7 +228,7 @@ func (n *node) probe(gen int, kind string, life, delay time.Duration, seed uint6
 
 // drain reads the head and waits until the probe has delivered it, within probeDrain (less
 // once the workload has stopped: no message may come to show that it had).
-func (n *node) drain(ctx context.Context, name string, st *probeState, done <-chan struct{}, r *rand.Rand) (channel.Position, string) {
+func (n *node) drain(ctx context.Context, name string, st *probeState, finished <-chan struct{}, r *rand.Rand) (channel.Position, string) {
 	deadline := time.Now().Add(probeDrain)
 	var target channel.Position
 	for {
@@ -201,7 +244,21 @@ func (n *node) drain(ctx context.Context, name string, st *probeState, done <-ch
 		}
 	}
 	var stopped <-chan time.Time
-	for !st.reached(target) {
+	var read time.Time // the last time the log was read to compare
+	for {
+		done, seq, what, check := st.at(target)
+		if done {
+			break
+		}
+		if check && time.Since(read) >= 100*time.Millisecond {
+			read = time.Now()
+			lctx, cancel := context.WithTimeout(ctx, n.cfg.ConnTimeout)
+			got, err := n.logAt(lctx, name, seq)
+			cancel()
+			if err == nil && got == what {
+				break
+			}
+		}
 		if n.work.Err() != nil && stopped == nil {
 			stopped = time.After(2 * time.Second)
 		}
@@ -211,7 +268,7 @@ func (n *node) drain(ctx context.Context, name string, st *probeState, done <-ch
 		}
 		select {
 		case <-st.notify:
-		case <-done:
+		case <-finished:
 			return target, EndUnreached
 		case <-stopped:
 			return target, EndUnreached
@@ -221,6 +278,36 @@ func (n *node) drain(ctx context.Context, name string, st *probeState, done <-ch
 		}
 	}
 	return target, EndReached
+}
+
+// logAt reads what the log of name holds at seq, as content names it ("" when it holds
+// nothing there), with the protocol's key names and decoders.
+func (n *node) logAt(ctx context.Context, name string, seq uint64) (string, error) {
+	k, err := wire.KeysFor(n.cfg.Prefix, name)
+	if err != nil {
+		return "", err
+	}
+	id := strconv.FormatUint(seq, 10) + "-0"
+	entries, err := n.rc.Do(ctx, n.rc.B().Xrevrange().Key(k.Log).End(id).Start("-").Count(1).Build()).AsXRange()
+	if err != nil || len(entries) == 0 {
+		return "", err
+	}
+	env, err := wire.DecodeEnvelope(entries[0].FieldValues["e"])
+	if err != nil {
+		return "", err
+	}
+	if seq < env.First || seq > env.Last() {
+		return "", nil
+	}
+	msg := env.Data[seq-env.First]
+	if name != n.cfg.Map {
+		return content(false, false, "", payloadID([]byte(msg))), nil
+	}
+	chs, err := decodeRecord(msg)
+	if err != nil || len(chs) != 1 {
+		return "", fmt.Errorf("map log seq %d: %v (%d ops)", seq, err, len(chs))
+	}
+	return content(true, chs[0].Del, chs[0].Key, chs[0].Val), nil
 }
 
 // eventLine records a channel event (message or reset).

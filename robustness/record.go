@@ -24,6 +24,9 @@ const (
 	LineSSEID     = "sid"       // an SSE client read an id without data (the position a stream starts after)
 )
 
+// ViolationRYW is the Kind of a read-your-writes violation (ID: the write's op, Key, Ver).
+const ViolationRYW = "ryw"
+
 // Operation kinds.
 const (
 	OpSet  = "set"
