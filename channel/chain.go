@@ -65,8 +65,9 @@ func (h *history) cut(d uint64) string {
 }
 
 // knows reports whether env, which holds seqs the subscription already delivered, is the entry
-// it delivered there: false means the log has changed under it. Entries it cannot compare
-// (version 1, or older than what it remembers) are taken to be the same.
+// it delivered there (or the entry it started in): false means the log has changed under it.
+// Entries it cannot compare (version 1, or older than what it remembers) are taken to be the
+// same.
 func (s *subscriber) knows(env *wire.Envelope) bool {
 	if env.ID == "" {
 		return true
@@ -74,6 +75,9 @@ func (s *subscriber) knows(env *wire.Envelope) bool {
 	d, found, covered := s.hist.lookup(env.First)
 	if found {
 		return d.id == env.ID
+	}
+	if s.anchor.id != "" && env.First <= s.anchor.seq && s.anchor.seq <= env.Last() {
+		return env.ID == s.anchor.id
 	}
 	return !covered
 }
@@ -98,8 +102,14 @@ func (s *subscriber) deliveredEntry(env *wire.Envelope) {
 // returns s.next when everything it remembers is still there.
 func (s *subscriber) parting(ctx context.Context, head uint64) (uint64, error) {
 	hs := s.hist.ents
+	if len(hs) == 0 {
+		return s.below(ctx, head)
+	}
 	for i := 0; i < len(hs); {
 		if hs[i].first > head {
+			if i == 0 {
+				return s.below(ctx, head) // nothing remembered is left to compare
+			}
 			return hs[i].first, nil
 		}
 		f, err := s.fetch(ctx, hs[i].first, s.c.cfg.FetchCount)
@@ -127,12 +137,11 @@ func (s *subscriber) parting(ctx context.Context, head uint64) (uint64, error) {
 			case e.First == h.first && e.ID == h.id:
 				i++
 				j++
+			case i == 0:
+				// Even the oldest entry remembered differs: the two histories part earlier
+				// than memory reaches.
+				return s.below(ctx, head)
 			default:
-				if i == 0 && s.since != 0 && s.since < h.first {
-					// Even the oldest entry remembered differs: the two histories may part
-					// earlier than memory reaches. Everything delivered in this epoch is suspect.
-					return s.since, nil
-				}
 				return h.first, nil
 			}
 		}
@@ -141,6 +150,36 @@ func (s *subscriber) parting(ctx context.Context, head uint64) (uint64, error) {
 		}
 	}
 	return s.next, nil
+}
+
+// below finds where the log parts from this subscription's history when that is below every
+// entry it remembers delivering. The entry it started in may still be there: the histories
+// then part after it. Otherwise nothing tells where they part, down to the oldest message the
+// log holds: every message delivered, and everything from there on, is suspect.
+func (s *subscriber) below(ctx context.Context, head uint64) (uint64, error) {
+	if a := s.anchor; a.id != "" && a.seq <= head {
+		f, err := s.fetch(ctx, a.seq, 1)
+		if err != nil {
+			return 0, err
+		}
+		if f.Epoch == s.epoch && len(f.Entries) > 0 && f.Entries[0].First <= a.seq && f.Entries[0].ID == a.id {
+			return a.seq + 1, nil
+		}
+	}
+	lo := s.next
+	if s.since != 0 {
+		lo = min(lo, s.since)
+	}
+	f, err := s.fetch(ctx, 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	if f.Epoch == s.epoch && len(f.Entries) > 0 {
+		lo = min(lo, f.Entries[0].First)
+	} else {
+		lo = 1
+	}
+	return max(lo, 1), nil
 }
 
 // rewind handles a log that no longer holds what the subscription delivered (a failover lost
@@ -158,9 +197,16 @@ func (s *subscriber) rewind(ctx context.Context, head uint64) error {
 		return nil
 	}
 	s.c.stats.rewinds.Add(1)
+	tip := s.hist.cut(d)
+	if tip == "" && s.anchor.seq == d-1 {
+		tip = s.anchor.id
+	}
+	if d <= s.anchor.seq {
+		s.anchor.seq, s.anchor.id = 0, "" // the log holds another entry there now
+	}
 	err = s.reset(ctx, Reset{Reason: ResetRewound, From: d, To: s.next - 1, OldEpoch: s.epoch, NewEpoch: s.epoch},
-		Position{Epoch: s.epoch, Seq: d - 1})
-	s.tip = s.hist.cut(d)
+		Position{Epoch: s.epoch, Seq: d - 1, Entry: tip})
+	s.tip = tip
 	s.next = d
 	return err
 }

@@ -231,3 +231,70 @@ func TestShardedSubscriptionsRideOutKills(t *testing.T) {
 		t.Error("no reconnect counted after killing the sharded subscriptions")
 	}
 }
+
+// A start that the subscription cannot check against what it delivered: from now, on a
+// history a failover then lost, or a resume after a position the failover lost. The
+// histories may part anywhere below the start, so the subscription announces everything from
+// the log's oldest message up to what it delivered as rewound, and delivers the log from
+// there: every message published after the start is delivered, and every message delivered
+// that the log lost is inside the reset.
+func TestStartOnALostHistory(t *testing.T) {
+	t.Run("from now, the log rolled back below the start", func(t *testing.T) {
+		srv := startRedis(t, redistest.Options{})
+		pub, _ := newTestClient(t, srv.URL(), Config{})
+		sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+		publishData(t, pub, "c", data(1, 10, "old")...)
+		rec, s := subscribe(t, sub, "c", FromNow())
+		if st := s.Start(); st.Seq != 10 || st.Entry == "" {
+			t.Fatalf("Start() = %+v, want seq 10 with its entry", st)
+		}
+		publishData(t, pub, "c", "old11")
+		rec.waitMsgs(t, 1, 5*time.Second)
+		rollback(t, srv, pub, "c", 7) // the new primary had 1..7
+		publishData(t, pub, "c", data(8, 12, "new")...)
+		want := append(append([]string{"m:11:old11", "r:1-11"}, msgs(1, 7, "old")...), msgs(8, 12, "new")...)
+		waitFor(t, func() bool { return len(rec.snapshot()) >= len(want) })
+		time.Sleep(200 * time.Millisecond) // a few idle checks: nothing more may come
+		expectEvents(t, rec.snapshot(), want...)
+	})
+	t.Run("from now, nothing delivered, the head below the start", func(t *testing.T) {
+		srv := startRedis(t, redistest.Options{})
+		pub, _ := newTestClient(t, srv.URL(), Config{})
+		sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+		publishData(t, pub, "c", data(1, 10, "old")...)
+		rec, _ := subscribe(t, sub, "c", FromNow())
+		rollback(t, srv, pub, "c", 7)
+		publishData(t, pub, "c", "new8")
+		want := append(append([]string{"r:1-10"}, msgs(1, 7, "old")...), "m:8:new8")
+		waitFor(t, func() bool { return len(rec.snapshot()) >= len(want) })
+		time.Sleep(200 * time.Millisecond)
+		expectEvents(t, rec.snapshot(), want...)
+	})
+	for _, tc := range []struct {
+		name    string
+		newMsgs int
+		want    []string
+	}{
+		{"a resume after a lost position, the head already past it", 5,
+			append(append([]string{"r:1-10"}, msgs(1, 7, "old")...), msgs(8, 12, "new")...)},
+		{"a resume after a lost position, the head below it", 1,
+			append(append([]string{"r:1-10"}, msgs(1, 7, "old")...), "m:8:new8")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startRedis(t, redistest.Options{})
+			pub, _ := newTestClient(t, srv.URL(), Config{})
+			sub, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+			ps := publishData(t, pub, "c", data(1, 10, "old")...)
+			rollback(t, srv, pub, "c", 7)
+			publishData(t, pub, "c", data(8, 7+tc.newMsgs, "new")...)
+			stored, err := ParsePosition(ps[9].Token()) // as a process would have stored it
+			if err != nil || stored != ps[9] || stored.Entry == "" {
+				t.Fatalf("ParsePosition(%q) = %+v, %v; want %+v", ps[9].Token(), stored, err, ps[9])
+			}
+			rec, _ := subscribe(t, sub, "c", After(stored))
+			waitFor(t, func() bool { return len(rec.snapshot()) >= len(tc.want) })
+			time.Sleep(200 * time.Millisecond)
+			expectEvents(t, rec.snapshot(), tc.want...)
+		})
+	}
+}

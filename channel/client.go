@@ -90,8 +90,8 @@ func (c *Client) Config() Config { return c.cfg }
 // Redis returns the Redis client the Client uses.
 func (c *Client) Redis() rueidis.Client { return c.rc }
 
-// Head returns the position of the newest message of a channel; Epoch is empty and Seq 0 for
-// a channel that has no history.
+// Head returns the position of the newest message of a channel, with the id of its log entry;
+// Epoch is empty and Seq 0 for a channel that has no history.
 func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 	k, err := c.keysFor(name)
 	if err != nil {
@@ -101,7 +101,7 @@ func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	return Position{Epoch: r.Epoch, Seq: r.Head}, nil
+	return Position{Epoch: r.Epoch, Seq: r.Head, Entry: r.Tip}, nil
 }
 
 // Kind returns what name holds in Redis: KindChannel, KindMap, or "" when nothing has been

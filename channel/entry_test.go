@@ -318,6 +318,11 @@ func TestParsePosition(t *testing.T) {
 		{in: "12", want: Position{Seq: 12}},
 		{in: "0", want: Position{}},
 		{in: "e:0", want: Position{Epoch: "e"}},
+		{in: "9d1c9a97561c2466:5:0a1b2c3d4e5f6a7b", want: Position{Epoch: "9d1c9a97561c2466", Seq: 5, Entry: "0a1b2c3d4e5f6a7b"}},
+		{in: "e:5:", bad: true},
+		{in: "e:5:a:b", bad: true},
+		{in: "e:5:a b", bad: true},
+		{in: "5:a", bad: true},
 		{in: "", bad: true},
 		{in: ":5", bad: true},
 		{in: "e:", bad: true},
@@ -339,7 +344,7 @@ func TestParsePosition(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("ParsePosition(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
-		if back, err := ParsePosition(got.String()); err != nil || back != got {
+		if back, err := ParsePosition(got.Token()); err != nil || back != got {
 			t.Errorf("ParsePosition(%v.String()) = %v, %v", got, back, err)
 		}
 	}

@@ -96,7 +96,7 @@ func newMachine(log *memLog, start Position) *machine {
 			if r.Open {
 				to = "on"
 			}
-			m.got = append(m.got, fmt.Sprintf("r%s:%d-%s@%s", r.Reason, r.From, to, ev.Position))
+			m.got = append(m.got, fmt.Sprintf("r%s:%d-%s@%s", r.Reason, r.From, to, ev.Position.Token()))
 			return nil
 		}
 		if string(ev.Data) != fmt.Sprint(ev.Seq) {
@@ -106,7 +106,7 @@ func newMachine(log *memLog, start Position) *machine {
 		return nil
 	})
 	m.s.read = log.fetch
-	m.s.epoch, m.s.next = start.Epoch, start.Seq+1
+	m.s.start(start)
 	return m
 }
 
@@ -208,7 +208,7 @@ func TestSubscriberMachine(t *testing.T) {
 			l.add(1, "y")
 			m.live(t, l.add(1, "z"))
 			return m
-		}, "m1 m2 m3 m4 rrewound:3-4@E:2 m3 m4 m5"},
+		}, "m1 m2 m3 m4 rrewound:3-4@E:2:b m3 m4 m5"},
 		{"rewound, found by the idle check at the same head", func(t *testing.T, l *memLog) *machine {
 			for _, id := range []string{"a", "b", "c"} {
 				l.add(1, id)
@@ -220,7 +220,7 @@ func TestSubscriberMachine(t *testing.T) {
 			l.add(1, "y") // head 3 again, another tip; no pub/sub copy heard
 			m.idle(t)
 			return m
-		}, "m1 m2 m3 rrewound:2-3@E:1 m2 m3"},
+		}, "m1 m2 m3 rrewound:2-3@E:1:a m2 m3"},
 		{"rewound, and the head passed the subscriber before it caught up", func(t *testing.T, l *memLog) *machine {
 			for _, id := range []string{"a", "b", "c", "d"} {
 				l.add(1, id)
@@ -233,7 +233,7 @@ func TestSubscriberMachine(t *testing.T) {
 			}
 			m.catchUp(t) // after a reconnect
 			return m
-		}, "m1 m2 m3 m4 rrewound:3-4@E:2 m3 m4 m5"},
+		}, "m1 m2 m3 m4 rrewound:3-4@E:2:b m3 m4 m5"},
 		{"rewound below the head and nothing followed", func(t *testing.T, l *memLog) *machine {
 			for _, id := range []string{"a", "b", "c"} {
 				l.add(1, id)
@@ -244,7 +244,7 @@ func TestSubscriberMachine(t *testing.T) {
 			m.idle(t)
 			m.live(t, l.add(1, "x"))
 			return m
-		}, "m1 m2 m3 rrewound:2-3@E:1 m2"},
+		}, "m1 m2 m3 rrewound:2-3@E:1:a m2"},
 		{"a rewind below what was delivered is no reset", func(t *testing.T, l *memLog) *machine {
 			for _, id := range []string{"a", "b", "c"} {
 				l.add(1, id)
@@ -255,6 +255,76 @@ func TestSubscriberMachine(t *testing.T) {
 			m.live(t, l.add(1, "d"))
 			return m
 		}, "m4"},
+		{"from now, on a history a failover then lost below the start", func(t *testing.T, l *memLog) *machine {
+			for _, id := range []string{"a", "b", "c", "d", "e"} {
+				l.add(1, id)
+			}
+			m := newMachine(l, Position{Epoch: "E", Seq: 5, Entry: "e"}) // the head and tip, read now
+			m.live(t, l.add(1, "f"))
+			l.rollback(3) // the new primary had 1..3
+			l.add(1, "x")
+			m.live(t, l.add(1, "y")) // published after the start: must be delivered
+			return m
+		}, "m6 rrewound:1-6@E:0 m1 m2 m3 m4 m5"},
+		{"from now, nothing delivered, the new head below the start", func(t *testing.T, l *memLog) *machine {
+			for _, id := range []string{"a", "b", "c", "d", "e"} {
+				l.add(1, id)
+			}
+			m := newMachine(l, Position{Epoch: "E", Seq: 5, Entry: "e"})
+			l.rollback(3)
+			l.add(1, "x")
+			m.idle(t)
+			return m
+		}, "rrewound:1-5@E:0 m1 m2 m3 m4"},
+		{"a resume from an entry the log lost, the new head past it", func(t *testing.T, l *memLog) *machine {
+			for _, id := range []string{"a", "b", "c", "d", "e"} {
+				l.add(1, id)
+			}
+			l.rollback(3)
+			for _, id := range []string{"x", "y", "z"} {
+				l.add(1, id)
+			}
+			m := newMachine(l, Position{Epoch: "E", Seq: 5, Entry: "e"}) // delivered before the failover
+			m.catchUp(t)
+			return m
+		}, "rrewound:1-5@E:0 m1 m2 m3 m4 m5 m6"},
+		{"a resume inside an entry the log still holds", func(t *testing.T, l *memLog) *machine {
+			l.add(4, "a")
+			m := newMachine(l, Position{Epoch: "E", Seq: 2, Entry: "a"})
+			m.catchUp(t)
+			m.live(t, l.add(1, "b"))
+			return m
+		}, "m3 m4 m5"},
+		{"a resume inside an entry the log replaced", func(t *testing.T, l *memLog) *machine {
+			l.add(1, "a")
+			l.add(4, "b")
+			m := newMachine(l, Position{Epoch: "E", Seq: 3, Entry: "lost"})
+			m.catchUp(t)
+			return m
+		}, "rrewound:1-3@E:0 m1 m2 m3 m4 m5"},
+		{"a resume from a trimmed log whose entry was lost", func(t *testing.T, l *memLog) *machine {
+			for _, id := range []string{"a", "b", "c", "d", "e"} {
+				l.add(1, id)
+			}
+			l.trim(3)
+			l.rollback(4)
+			l.add(1, "x")
+			m := newMachine(l, Position{Epoch: "E", Seq: 5, Entry: "e"})
+			m.catchUp(t)
+			return m
+		}, "rrewound:3-5@E:2 m3 m4 m5"},
+		{"the start entry survived, what followed it did not", func(t *testing.T, l *memLog) *machine {
+			for _, id := range []string{"a", "b", "c"} {
+				l.add(1, id)
+			}
+			m := newMachine(l, Position{Epoch: "E", Seq: 3, Entry: "c"})
+			m.live(t, l.add(1, "d"))
+			m.live(t, l.add(1, "e"))
+			l.rollback(3)
+			l.add(1, "x")
+			m.live(t, l.add(1, "y"))
+			return m
+		}, "m4 m5 rrewound:4-5@E:3:c m4 m5"},
 		{"the log lost: an open reset to no history, then a new epoch", func(t *testing.T, l *memLog) *machine {
 			l.add(2, "a")
 			m := newMachine(l, Position{Epoch: "E"})

@@ -9,19 +9,30 @@ import (
 	"github.com/redisync/redisync/internal/wire"
 )
 
-// Position is a point in a channel's history: the message Seq of the log identified by Epoch.
+// Position is a point in a channel's history: the message Seq of the log identified by Epoch,
+// and Entry, the id of the log entry that holds that message, when known.
 //
 // The seq alone is not enough to resume: when Redis loses a channel's log (a restart without
 // persistence, FLUSHALL, a failover to an empty replica) numbering starts again at 1 under a new
 // epoch, and the same seq then names a different message. A subscription that resumes from a
 // Position whose epoch is no longer current is told so with a reset event.
+//
+// The epoch is not enough either: a failover that loses acknowledged writes keeps the epoch and
+// hands the lost seqs out again to other messages. Entry tells them apart. A subscription that
+// resumes from a Position with an Entry checks that the log still holds that entry at Seq, and
+// if it does not, announces the messages up to Seq as rewound instead of skipping the new ones
+// (see ResetRewound). Events, Subscription.Start, Client.Head and Publish fill it in; a Position
+// built by hand, or read from its String form, leaves it empty, and is then trusted. Token writes
+// the position with its entry.
 type Position struct {
 	Epoch string
 	Seq   uint64
+	Entry string
 }
 
-// String formats p as "EPOCH:SEQ", or as the bare "SEQ" when Epoch is empty. ParsePosition
-// reads both forms back.
+// String formats p as "EPOCH:SEQ", or as the bare "SEQ" when Epoch is empty: the form
+// positions take wherever users see them (event ids, the CLI). It leaves Entry out; Token
+// keeps it. ParsePosition reads both back.
 func (p Position) String() string {
 	if p.Epoch == "" {
 		return strconv.FormatUint(p.Seq, 10)
@@ -29,35 +40,57 @@ func (p Position) String() string {
 	return p.Epoch + ":" + strconv.FormatUint(p.Seq, 10)
 }
 
-// ParsePosition reads a position written by Position.String: "EPOCH:SEQ", or a bare "SEQ"
-// (no epoch: a subscription started after it follows whatever epoch the channel has, see
-// After). Anything else is an error that matches ErrInvalidPosition.
-func ParsePosition(s string) (Position, error) {
-	epoch, seqText, hasEpoch := strings.Cut(s, ":")
-	if !hasEpoch {
-		epoch, seqText = "", s
+// Token formats p as "EPOCH:SEQ:ENTRY", or as String does when Entry or Epoch is empty: the
+// form to store when a resume must be checked against the log (see After).
+func (p Position) Token() string {
+	if p.Entry == "" || p.Epoch == "" {
+		return p.String()
 	}
+	return p.String() + ":" + p.Entry
+}
+
+// ParsePosition reads a position written by Position.String or Token: "EPOCH:SEQ",
+// "EPOCH:SEQ:ENTRY", or a bare "SEQ" (no epoch: a subscription started after it follows whatever epoch the channel
+// has, see After). Anything else is an error that matches ErrInvalidPosition.
+func ParsePosition(s string) (Position, error) {
+	epoch, rest, hasEpoch := strings.Cut(s, ":")
+	if !hasEpoch {
+		epoch, rest = "", s
+	}
+	seqText, entry, hasEntry := strings.Cut(rest, ":")
 	seq, err := strconv.ParseUint(seqText, 10, 64)
 	if err != nil || seqText == "" || seqText[0] == '+' {
-		return Position{}, fmt.Errorf("%w: %q: want EPOCH:SEQ or SEQ, with SEQ a whole number", ErrInvalidPosition, s)
+		return Position{}, fmt.Errorf("%w: %q: want EPOCH:SEQ, EPOCH:SEQ:ENTRY or SEQ, with SEQ a whole number", ErrInvalidPosition, s)
 	}
 	if hasEpoch {
-		if epoch == "" {
-			return Position{}, fmt.Errorf("%w: %q: the epoch before the colon is empty", ErrInvalidPosition, s)
-		}
-		for _, r := range epoch {
-			if r <= ' ' || r == 0x7f || r == ':' {
-				return Position{}, fmt.Errorf("%w: %q: the epoch holds %q", ErrInvalidPosition, s, r)
-			}
+		if err := idText("epoch", epoch); err != nil {
+			return Position{}, fmt.Errorf("%w: %q: %v", ErrInvalidPosition, s, err)
 		}
 	}
-	return Position{Epoch: epoch, Seq: seq}, nil
+	if hasEntry {
+		if err := idText("entry", entry); err != nil {
+			return Position{}, fmt.Errorf("%w: %q: %v", ErrInvalidPosition, s, err)
+		}
+	}
+	return Position{Epoch: epoch, Seq: seq, Entry: entry}, nil
+}
+
+// idText checks the epoch or entry part of a position: not empty, no spaces, controls or colons.
+func idText(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("the %s is empty", what)
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || r == ':' {
+			return fmt.Errorf("the %s holds %q", what, r)
+		}
+	}
+	return nil
 }
 
 // From says where a subscription starts. Build one with FromStart, FromNow or After.
 type From struct {
-	pos  Position
-	tip  string // id of the log entry ending at pos.Seq, when known (a head just read)
+	pos  Position // pos.Entry: the id of the log entry holding pos.Seq, when known
 	now  bool
 	kind Kind // KindChannel when empty
 }
@@ -69,6 +102,13 @@ func FromStart() From { return From{} }
 func FromNow() From { return From{now: true} }
 
 // After starts a subscription after p: the first message delivered is p.Seq+1.
+//
+// When p.Entry is set (every Position an event or Start gave carries it), the subscription
+// checks that the log still holds that entry at p.Seq. If a failover lost it, the messages up
+// to p.Seq that the caller may have delivered are gone too, and the log's seqs from where the
+// histories part were given to other messages. Where they part cannot be known from p alone, so
+// the subscription announces every seq from the oldest message of the log up to p.Seq as
+// rewound (ResetRewound) and delivers the log from its oldest message.
 //
 // When p.Epoch is empty, p.Seq is taken to be a seq of the channel's current epoch. If the
 // channel's head is below it, no such message exists: the subscription delivers a reset

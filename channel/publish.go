@@ -198,7 +198,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 			args = append(args, string(m))
 		}
 	}
-	vs, err := c.app.Append(ctx, wire.Publish, st.keys, nil, args)
+	vs, entry, err := c.app.Append(ctx, wire.Publish, st.keys, nil, args)
 	if err != nil && c.ctx.Err() != nil {
 		err = ErrClosed
 	}
@@ -209,7 +209,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 		if reply, perr = wire.ParsePublish(vs); perr != nil {
 			err = perr
 		}
-		pos = Position{Epoch: reply.Epoch, Seq: reply.First}
+		pos = Position{Epoch: reply.Epoch, Seq: reply.First, Entry: entry}
 	}
 	appended := err == nil || errors.Is(err, ErrNotReplicated)
 	if appended {
@@ -223,7 +223,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 	for _, r := range batch {
 		res := pubResult{err: err}
 		if appended {
-			res.pos = Position{Epoch: pos.Epoch, Seq: seq}
+			res.pos = Position{Epoch: pos.Epoch, Seq: seq, Entry: entry}
 			seq += uint64(len(r.msgs))
 		} else if ctxErr := r.ctx.Err(); ctxErr != nil {
 			res.err = ctxErr

@@ -156,12 +156,18 @@ type subscriber struct {
 	wake     chan struct{} // pokes the loop to look at resync
 	resync   atomic.Bool   // catch up from the log before trusting live envelopes again
 
-	epoch  string  // epoch of the log being followed; empty when not known yet
-	next   uint64  // seq of the next message to deliver
-	tip    string  // id of the log entry that ends at next-1 (chain.go); "" when not known
-	hist   history // the entries delivered most recently, to locate a rewind
-	since  uint64  // the first seq delivered in this epoch, 0 before any
-	missed int     // idle head reads in a row that found messages pub/sub never brought
+	epoch string  // epoch of the log being followed; empty when not known yet
+	next  uint64  // seq of the next message to deliver
+	tip   string  // id of the log entry that ends at next-1 (chain.go); "" when not known
+	hist  history // the entries delivered most recently, to locate a rewind
+	// anchor is the log entry the subscription started in (its start position's Entry): the
+	// one entry it knows below what it delivered. Zero when not known.
+	anchor struct {
+		seq uint64
+		id  string
+	}
+	since  uint64 // the first seq delivered in this epoch, 0 before any
+	missed int    // idle head reads in a row that found messages pub/sub never brought
 
 	mu        sync.Mutex // guards pos, read by status
 	pos       Position
@@ -230,8 +236,7 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 	if from.now {
 		return errors.New("channel: internal error: a subscription started from an unfixed position")
 	}
-	s.epoch, s.next, s.tip = from.pos.Epoch, from.pos.Seq+1, from.tip
-	s.setPos(from.pos)
+	s.start(from.pos)
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}
@@ -254,6 +259,17 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 			return err
 		}
 	}
+}
+
+// start sets the subscription to deliver what follows p.
+func (s *subscriber) start(p Position) {
+	// The entry holding the start seq is the tip too: an entry of the same history that starts
+	// at next has it as its prev, or holds the start seq itself.
+	s.epoch, s.next, s.tip = p.Epoch, p.Seq+1, p.Entry
+	if p.Entry != "" && p.Epoch != "" {
+		s.anchor.seq, s.anchor.id = p.Seq, p.Entry
+	}
+	s.setPos(p)
 }
 
 // onEnvelope delivers a live envelope when it continues the sequence, skips what was already
@@ -279,7 +295,7 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *wire.Envelope) error {
 	s.c.stats.duplicates.Add(s.next - env.First)
 	t := time.UnixMilli(env.Ms)
 	for _, d := range env.Data[s.next-env.First:] {
-		if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: s.next}, Time: t, Data: []byte(d)}); err != nil {
+		if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: s.next, Entry: env.ID}, Time: t, Data: []byte(d)}); err != nil {
 			return err
 		}
 		s.next++
@@ -385,7 +401,7 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 			t := time.UnixMilli(env.Ms)
 			for seq := s.next; seq <= env.Last(); seq++ {
 				s.c.stats.fromLog.Add(1)
-				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq}, Time: t, Data: []byte(env.Data[seq-env.First])}); err != nil {
+				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq, Entry: env.ID}, Time: t, Data: []byte(env.Data[seq-env.First])}); err != nil {
 					return err
 				}
 				s.next = seq + 1
@@ -421,6 +437,7 @@ func (s *subscriber) beyondHead(ctx context.Context, f wire.Fetched) error {
 // newEpoch starts following epoch (empty: whatever history comes next) from its first message.
 func (s *subscriber) newEpoch(epoch string) {
 	s.epoch, s.next, s.tip, s.since = epoch, 1, "", 0
+	s.anchor.seq, s.anchor.id = 0, ""
 	s.hist.clear()
 }
 
@@ -504,5 +521,5 @@ func (c *Client) fix(ctx context.Context, k keys, from From) (From, error) {
 	if err != nil {
 		return From{}, err
 	}
-	return From{pos: Position{Epoch: f.Epoch, Seq: f.Head}, tip: f.Tip, kind: from.kind}, nil
+	return From{pos: Position{Epoch: f.Epoch, Seq: f.Head, Entry: f.Tip}, kind: from.kind}, nil
 }

@@ -48,19 +48,21 @@ type tokens struct {
 
 // Append runs script (Publish or Write) on channel k with this producer's protocol: KEYS meta,
 // log, idem, then more; ARGV pubchan, pubcmd, id, token, lowwater, idemttl, maxlen, maxage, then
-// args. It returns the script's reply. Errors: a *KindError; ErrNotReplicated (wrapped, with the
+// args. It returns the script's reply and the id it gave the log entry (PROTOCOL.md, "The
+// envelope"; a retry answered from the idempotency record names the same entry). Errors: a *KindError; ErrNotReplicated (wrapped, with the
 // reply); ErrUnknownOutcome (wrapped) when the call could not be confirmed in time; ctx's error;
 // or Redis's, naming the channel and the address.
-func (a *Appender) Append(ctx context.Context, script *Script, k Keys, more, args []string) ([]rueidis.RedisMessage, error) {
+func (a *Appender) Append(ctx context.Context, script *Script, k Keys, more, args []string) (_ []rueidis.RedisMessage, entry string, _ error) {
 	tk := a.tokensOf(k.Name)
 	token, low := tk.issue(a)
 	pubcmd := "PUBLISH"
 	if a.Sharded {
 		pubcmd = "SPUBLISH"
 	}
+	entry = RandomID()
 	argv := make([]string, 0, 8+len(args))
 	argv = append(argv,
-		k.PubSub, pubcmd, RandomID(),
+		k.PubSub, pubcmd, entry,
 		strconv.FormatUint(token, 10), strconv.FormatUint(low, 10),
 		strconv.FormatInt(a.Window.Milliseconds(), 10),
 		strconv.FormatInt(max(a.MaxLen, 0), 10),
@@ -79,29 +81,29 @@ func (a *Appender) Append(ctx context.Context, script *Script, k Keys, more, arg
 	for attempt := 0; ; attempt++ {
 		vs, err := a.exec(ctx, script, kv, argv)
 		if errors.Is(err, ErrNotReplicated) {
-			return vs, fail(err)
+			return vs, entry, fail(err)
 		}
 		var re *rueidis.RedisError
 		if err != nil && !errors.As(err, &re) {
 			inDoubt = true
 		}
 		if err == nil {
-			return vs, nil
+			return vs, entry, nil
 		}
 		if !Transient(ctx, err) {
 			if kerr := AsKindError(err, k.Name, ""); kerr != err {
-				return nil, kerr
+				return nil, "", kerr
 			}
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, "", ctx.Err()
 			}
-			return nil, fail(err)
+			return nil, "", fail(err)
 		}
 		if time.Since(start) > a.Window/2 {
-			return nil, fail(fmt.Errorf("%w: %v", ErrUnknownOutcome, err))
+			return nil, "", fail(fmt.Errorf("%w: %v", ErrUnknownOutcome, err))
 		}
 		if !SleepBackoff(ctx, attempt) {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
 		if a.Retries != nil {
 			a.Retries.Add(1)
