@@ -36,8 +36,10 @@ type Map[V any] struct {
 	bad        map[string]error // keys whose value did not decode
 	digest     Digest
 	epoch      string
-	applied    uint64 // seq of the last change applied (or of the snapshot)
-	readyAt    uint64 // the replica is current once applied reaches it
+	applied    uint64    // seq of the last change applied (or of the snapshot)
+	appliedID  string    // id of the log entry holding applied, when known
+	recent     []applied // the changes applied most recently, since the snapshot (write.go)
+	readyAt    uint64    // the replica is current once applied reaches it
 	ready      bool
 	fault      error                // why the replica cannot load: the name is not a map's; nil otherwise
 	generation uint64               // snapshots loaded so far
@@ -229,7 +231,7 @@ func (m *Map[V]) All() iter.Seq2[string, Entry[V]] {
 func (m *Map[V]) Position() channel.Position {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return channel.Position{Epoch: m.epoch, Seq: m.applied}
+	return channel.Position{Epoch: m.epoch, Seq: m.applied, Entry: m.appliedID}
 }
 
 // Digest returns the replica's digest and its position.

@@ -102,7 +102,8 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	m.fault = nil
 	m.entries, m.bad, m.digest = entries, bad, digest
 	oldEpoch := m.epoch
-	m.epoch, m.applied, m.readyAt = first.Epoch, first.Seq, last.Seq
+	m.epoch, m.applied, m.appliedID, m.readyAt = first.Epoch, first.Seq, first.Entry, last.Seq
+	m.recent = m.recent[:0]
 	m.generation++
 	if m.applied >= m.readyAt {
 		m.ready = true
@@ -260,7 +261,8 @@ func (m *Map[V]) apply(_ context.Context, ev channel.Event) error {
 		}
 		m.stats.changes.Add(1)
 	}
-	m.applied = ev.Seq
+	m.applied, m.appliedID = ev.Seq, ev.Entry
+	m.rememberLocked(ev.Position)
 	if !m.ready && m.applied >= m.readyAt {
 		m.ready = true
 	}

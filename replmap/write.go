@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -71,11 +72,49 @@ func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 		return pos.Seq, err // with channel.ErrNotReplicated, the write's seq too
 	}
 	// Read-your-writes: wait for the replica to hold the change, or to have been reloaded
-	// in another epoch (Redis lost the change meanwhile).
+	// in another epoch (Redis lost the change meanwhile). A replica at or past the change's
+	// seq holds it only if it applied this very entry there: after a failover that lost
+	// writes, the replica may stand on the lost history, under the same seqs, until it finds
+	// out and reloads.
 	err = m.waitUntil(ctx, func() bool {
-		return m.ready && ((m.epoch == pos.Epoch && m.applied >= pos.Seq) || (m.generation > gen && m.epoch != pos.Epoch))
+		return m.ready && ((m.epoch == pos.Epoch && m.applied >= pos.Seq && m.holdsLocked(pos)) ||
+			(m.generation > gen && m.epoch != pos.Epoch))
 	})
 	return pos.Seq, err
+}
+
+// applied is a change the replica applied: its seq and the id of its log entry.
+type applied struct {
+	seq uint64
+	id  string
+}
+
+// recentMax is how many applied changes the replica remembers for holdsLocked.
+const recentMax = 1024
+
+// rememberLocked records that the replica applied the change at p.
+func (m *Map[V]) rememberLocked(p channel.Position) {
+	if p.Entry == "" {
+		return
+	}
+	if len(m.recent) >= 2*recentMax {
+		m.recent = append(m.recent[:0], m.recent[len(m.recent)-recentMax:]...)
+	}
+	m.recent = append(m.recent, applied{p.Seq, p.Entry})
+}
+
+// holdsLocked reports whether the replica, which stands at or past p.Seq, applied the entry of
+// p there. A change it cannot check (older than it remembers, from before its snapshot, or
+// without an entry id) counts as held: a snapshot is read from Redis as it stands.
+func (m *Map[V]) holdsLocked(p channel.Position) bool {
+	if p.Entry == "" {
+		return true
+	}
+	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].seq >= p.Seq })
+	if i < len(m.recent) && m.recent[i].seq == p.Seq {
+		return m.recent[i].id == p.Entry
+	}
+	return true
 }
 
 // writer is what a write needs to know of its map.
@@ -143,7 +182,7 @@ func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Positi
 	if limit := w.maxBatchBytes; size > limit {
 		return channel.Position{}, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
 	}
-	vs, err := w.app.Append(ctx, wire.Write, w.k, []string{w.k.State}, args)
+	vs, entry, err := w.app.Append(ctx, wire.Write, w.k, []string{w.k.State}, args)
 	if err != nil && !errors.Is(err, channel.ErrNotReplicated) {
 		return channel.Position{}, err
 	}
@@ -163,5 +202,5 @@ func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Positi
 		return channel.Position{}, &ConflictError{Key: o.Key, Expected: o.IfVersion, ExpectedExists: o.MustExist, Actual: r.Actual}
 	}
 	// With channel.ErrNotReplicated the write was applied: its position, and the error.
-	return channel.Position{Epoch: r.Epoch, Seq: r.Seq}, err
+	return channel.Position{Epoch: r.Epoch, Seq: r.Seq, Entry: entry}, err
 }
