@@ -105,7 +105,14 @@
 // can hold: its scripts count in Lua numbers). A position of another epoch than the current one
 // (Redis lost the history meanwhile) yields a reset (epoch-changed, "to":null) before any
 // message, never a silent skip. ?epoch=E gives the epoch of a bare seq, the older way of
-// naming it. Every change after the start is sent exactly once, in order. A comment line is
+// naming it.
+//
+// The data of every message and write also has "entry", the id of its log entry; both
+// parameters take "EPOCH:SEQ:ENTRY" too, and a stream started after it checks that the log
+// still holds that entry there. If a failover lost it, the stream begins with a reset
+// (rewound) from the oldest message the log holds up to the position, then that history. The
+// node remembers the entries of the positions it sent (the last 1024 seqs of up to 256 names),
+// so a Last-Event-ID it sent is checked the same way. Every change after the start is sent exactly once, in order. A comment line is
 // sent every Config.KeepAlive while idle. Streams end when the client leaves and when the
 // node shuts down (the client then resumes elsewhere or later). A slow client makes its
 // stream catch up from the log, holding at most a few events in memory; one that accepts

@@ -310,6 +310,7 @@ type eventIn struct {
 	Seq   uint64  `json:"seq"`
 	Epoch string  `json:"epoch"`
 	Pos   *string `json:"pos"`
+	Entry string  `json:"entry"`
 	Data  string  `json:"data"`
 	Reset *struct {
 		Reason   string  `json:"reason"`

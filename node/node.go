@@ -41,6 +41,7 @@ type Node struct {
 	closed    chan struct{} // closed once Close has finished
 
 	redisUp atomic.Bool // the last PING of the heartbeat was answered
+	sent    ledger      // the entries of the positions the streams sent
 }
 
 // hosted is a map the node serves.

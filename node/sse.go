@@ -27,6 +27,7 @@ const sseRetry = 1000
 // sseEvent is one event of a stream.
 type sseEvent struct {
 	id   string // the event's position, Position.String()
+	pos  channel.Position
 	typ  string // "" for a plain message, "reset" for a reset
 	data []byte // one line of JSON
 }
@@ -37,7 +38,7 @@ type sseEvent struct {
 const MaxSeq = 1<<53 - 1
 
 // positionForms says what a stream's start position may be, for error messages.
-const positionForms = "EPOCH:SEQ or SEQ (the id of an event, to start after it; a bare SEQ is a seq of the current epoch, 0 starts at the oldest message the log holds)"
+const positionForms = "EPOCH:SEQ, EPOCH:SEQ:ENTRY or SEQ (the id of an event, to start after it; a bare SEQ is a seq of the current epoch, 0 starts at the oldest message the log holds)"
 
 // parseStart says where a stream starts. The Last-Event-ID header (sent by a reconnecting
 // EventSource) wins over ?from=. Both take a position as the streams write it in their ids,
@@ -202,7 +203,8 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 			return
 		}
 	}
-	start = pos
+	start = n.sent.complete(kind, name, pos)
+	n.sent.note(kind, name, start)
 	out.ready(start)
 	if out.flush() != nil {
 		return
@@ -223,6 +225,7 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 				err = e
 				return
 			}
+			n.sent.note(kind, name, sev.pos)
 			select {
 			case events <- sev:
 			case <-ctx.Done():
@@ -360,17 +363,17 @@ func (s *streamWriter) flush() error {
 
 func writeEvent(w replmap.Write[[]byte]) sseEvent {
 	b, _ := json.Marshal(eventjson.Write(w))
-	return sseEvent{id: w.Position.String(), data: b}
+	return sseEvent{id: w.Position.String(), pos: w.Position, data: b}
 }
 
 func messageEvent(ev channel.Event) sseEvent {
 	b, _ := json.Marshal(eventjson.Message(ev))
-	return sseEvent{id: ev.Position.String(), data: b}
+	return sseEvent{id: ev.Position.String(), pos: ev.Position, data: b}
 }
 
 func resetEvent(at channel.Position, r *channel.Reset) sseEvent {
 	b, _ := json.Marshal(eventjson.ResetAt(at, r))
-	return sseEvent{id: at.String(), typ: "reset", data: b}
+	return sseEvent{id: at.String(), pos: at, typ: "reset", data: b}
 }
 
 // oneLine keeps s on one line of an SSE comment.

@@ -41,8 +41,10 @@ reported on standard error:
   reset (REASON): WHAT; continuing after POS
 
 With --json each line is an object:
-  {"seq":N,"epoch":"…","pos":"EPOCH:SEQ","time":"…","data":"…"}
-where pos is the message's position, which --from accepts to resume after it; data that is not
+  {"seq":N,"epoch":"…","pos":"EPOCH:SEQ","entry":"…","time":"…","data":"…"}
+where pos is the message's position, which --from accepts to resume after it, and entry the id
+of its log entry: --from POS:ENTRY resumes after it too, checking that the log still holds that
+message there (a failover may have lost it; the loss is then reported as a reset); data that is not
 UTF-8 is given base64-encoded with "base64":true. A reset is an object with a "reset" field:
   {"seq":N,"epoch":"…","pos":"…","reset":{"reason":"trimmed","from":A,"to":B,…}}
 where pos is the position it continues after, and "to" is null when the range has no known end
@@ -92,7 +94,7 @@ func parseFrom(s string) (startFlag, error) {
 	}
 	pos, err := channel.ParsePosition(s)
 	if err != nil {
-		return startFlag{}, fmt.Errorf("--from %q: want \"now\", a position EPOCH:SEQ, or a seq SEQ of the current epoch (0 for the start)", s)
+		return startFlag{}, fmt.Errorf("--from %q: want \"now\", a position EPOCH:SEQ or EPOCH:SEQ:ENTRY, or a seq SEQ of the current epoch (0 for the start)", s)
 	}
 	return startFlag{pos: pos}, nil
 }

@@ -41,9 +41,10 @@ quoted. A reset (changes that can no longer be delivered) is reported on standar
   reset (REASON): WHAT; continuing after POS
 
 With --json each line is an object:
-  {"seq":N,"epoch":"…","pos":"EPOCH:SEQ","op":"set","key":"…","value":"…","version":N,"old_version":N}
+  {"seq":N,"epoch":"…","pos":"EPOCH:SEQ","entry":"…","op":"set","key":"…","value":"…","version":N,"old_version":N}
 where pos is the write's position, which --from accepts to resume after that write (all of its
-operations: resume from a pos once every line with it is handled), version is the key's new
+operations: resume from a pos once every line with it is handled; --from POS:ENTRY also checks
+that the log still holds that write there), version is the key's new
 version (the seq of the write) and old_version the one it replaced (0: the key was absent); a
 del has no "value"; a value that is not UTF-8 is given base64-encoded with "base64":true. A
 reset is an object with a "reset" field:

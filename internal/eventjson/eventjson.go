@@ -24,6 +24,9 @@ type Event struct {
 	Seq   uint64 `json:"seq"`
 	Epoch string `json:"epoch"`
 	Pos   string `json:"pos"`
+	// Entry is the id of the log entry holding the message (channel.Position.Entry): sent back
+	// with the position ("EPOCH:SEQ:ENTRY"), a resume is checked against the log.
+	Entry string `json:"entry,omitempty"`
 	*Change
 	Time    string   `json:"time,omitempty"`
 	Data    *string  `json:"data,omitempty"`
@@ -53,10 +56,13 @@ type Reset struct {
 	NewEpoch string  `json:"new_epoch,omitempty"`
 }
 
-func at(p channel.Position) Event { return Event{Seq: p.Seq, Epoch: p.Epoch, Pos: p.String()} }
+func at(p channel.Position) Event {
+	return Event{Seq: p.Seq, Epoch: p.Epoch, Pos: p.String(), Entry: p.Entry}
+}
 
-// Start is the event that says where a stream starts: after p.
-func Start(p channel.Position) Event { return at(p) }
+// Start is the event that says where a stream starts: after p. It keeps to seq, epoch and pos
+// (a client resuming from it is checked by the gateway's memory of what it sent).
+func Start(p channel.Position) Event { p.Entry = ""; return at(p) }
 
 // Message is a channel's event: a message, or a reset.
 func Message(ev channel.Event) Event {
