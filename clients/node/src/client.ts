@@ -3,11 +3,11 @@ import { ClientOptions, Config, withDefaults } from './config';
 import { decodeEnvelope, chainID, Envelope } from './envelope';
 import { AbortError, ClosedError, EmptyBatchError, KindError, RedisError, RedisyncError, TooLargeError } from './errors';
 import { Hub } from './hub';
-import { Event, From, Keys, Kind, Position, checkName, formatPosition, keysFor, parsePosition } from './position';
+import { Event, From, Keys, Kind, Position, at, checkName, formatPosition, keysFor, parsePosition } from './position';
 import { PubState, execAppend } from './publish';
 import { abortable, backoff, sleep, transient, wrongKind } from './retry';
 import { Conn, Script, scripts } from './scripts';
-import { Fetched, Start, Subscriber } from './subscriber';
+import { Fetched, Subscriber } from './subscriber';
 import { Stats, consoleLogger, newStats } from './stats';
 import { EventStream, Subscription } from './subscription';
 import { randomID } from './id';
@@ -222,11 +222,11 @@ export class Client {
     }
   }
 
-  /** head returns the position of the newest message of a channel (epoch '' and seq 0 without history). */
+  /** head returns the position of the newest message of a channel, with the id of its log entry when known (epoch '' and seq 0 without history). */
   async head(name: string): Promise<Position> {
     this.check();
     const f = await this.fetchRetrying(this.keys(name), '', 1, 0, this.signal);
-    return { epoch: f.epoch, seq: f.head };
+    return at(f.epoch, f.head, f.tip);
   }
 
   /** kind returns what name holds: 'channel', 'map', or '' when nothing was written under it yet. */
@@ -255,21 +255,25 @@ export class Client {
 
   // ---- subscribing (PROTOCOL.md section 5) ----
 
-  /** start turns a From into a start position; 'now' reads the head (checking the kind) before it returns. */
-  private async start(k: Keys, from: From, kind: Kind, signal?: AbortSignal): Promise<Start> {
+  /**
+   * start turns a From into a start position; 'now' reads the head (checking the kind) before
+   * it returns, with the id of the newest entry (the subscription's tip and anchor).
+   */
+  private async start(k: Keys, from: From, kind: Kind, signal?: AbortSignal): Promise<Position> {
     if (from === 'now') {
       const any = anySignal(signal ? [signal, this.signal] : [this.signal]);
       try {
         const f = await this.fetchRetrying(k, kind, 1, 0, any.signal);
-        return { epoch: f.epoch, seq: f.head, tip: f.tip };
+        return at(f.epoch, f.head, f.tip);
       } finally {
         any.dispose();
       }
     }
-    if (from === 'start') return { epoch: '', seq: 0, tip: '' };
+    if (from === 'start') return at('', 0);
     const p = typeof from === 'string' ? parsePosition(from) : from;
     if (!Number.isSafeInteger(p.seq) || p.seq < 0) throw new RangeError(`redisync: position seq ${p.seq} is not a whole number`);
-    return { epoch: p.epoch, seq: p.seq, tip: '' };
+    if (p.entry !== undefined && typeof p.entry !== 'string') throw new TypeError('redisync: position entry is not a string');
+    return at(p.epoch, p.seq, p.entry ?? '');
   }
 
   /**

@@ -25,7 +25,7 @@ export class InvalidNameError extends RedisyncError {
   }
 }
 
-/** InvalidPositionError: text that is not a position (EPOCH:SEQ or SEQ). */
+/** InvalidPositionError: text that is not a position (EPOCH:SEQ, EPOCH:SEQ:ENTRY or SEQ). */
 export class InvalidPositionError extends RedisyncError {
   constructor(message: string) {
     super('ERR_REDISYNC_INVALID_POSITION', `redisync: invalid position: ${message}`);

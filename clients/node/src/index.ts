@@ -3,7 +3,7 @@ export type { Handler, SubscribeOptions, Retention } from './client';
 export * from './config';
 export * from './errors';
 export { Subscription, EventStream } from './subscription';
-export { formatPosition, parsePosition, resetText, checkName } from './position';
+export { formatPosition, formatToken, parsePosition, resetText, checkName } from './position';
 export type { Position, From, Kind, Reset, ResetReason, Event, Keys } from './position';
 export { decodeEnvelope, encodeEnvelope } from './envelope';
 export type { Envelope } from './envelope';

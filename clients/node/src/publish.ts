@@ -5,6 +5,7 @@ import type { Client } from './client';
 import { randomID } from './id';
 import { AbortError, ClosedError, KindError, RedisError, UnknownOutcomeError } from './errors';
 import type { Keys, Position } from './position';
+import { at } from './position';
 import { isReply, sleep, transient, wrongKind, backoff } from './retry';
 import { Script, scripts } from './scripts';
 
@@ -119,14 +120,15 @@ export class PubState {
       cleanups.push(() => r.signal!.removeEventListener('abort', f));
     }
     const args = batch.flatMap((r) => r.msgs);
+    const entry = randomID(); // the id of the log entry the call appends (a retry answered from the idempotency set names the same)
     try {
-      const vs = await execAppend(this.c, this, scripts().publish, [], args, ctl.signal);
+      const vs = await execAppend(this.c, this, scripts().publish, [], args, ctl.signal, entry);
       const pos = parsePublishReply(vs);
       this.c.stats.published += args.length;
       this.c.stats.publishCalls++;
       let seq = pos.seq;
       for (const r of batch) {
-        r.resolve({ epoch: pos.epoch, seq });
+        r.resolve(at(pos.epoch, seq, entry));
         seq += r.msgs.length;
       }
     } catch (err) {
@@ -149,16 +151,16 @@ export function parsePublishReply(vs: Buffer[]): Position {
 
 /**
  * execAppend runs an appending script with the protocol of publishing: KEYS meta, log, idem,
- * then extraKeys; ARGV PUBCHAN PUBCMD ID TOKEN LOWWATER IDEMTTL MAXLEN MAXAGE, then args. A
- * call that fails without a definite answer is repeated with the very same arguments until it
- * gets one, for at most half the idempotency window.
+ * then extraKeys; ARGV PUBCHAN PUBCMD ID TOKEN LOWWATER IDEMTTL MAXLEN MAXAGE, then args (ID is
+ * entry, the id the log entry gets). A call that fails without a definite answer is repeated
+ * with the very same arguments until it gets one, for at most half the idempotency window.
  */
-export async function execAppend(c: Client, st: PubState, script: Script, extraKeys: string[], args: (string | Buffer)[], signal?: AbortSignal): Promise<Buffer[]> {
+export async function execAppend(c: Client, st: PubState, script: Script, extraKeys: string[], args: (string | Buffer)[], signal?: AbortSignal, entry = randomID()): Promise<Buffer[]> {
   const cfg = c.config;
   const { token, low } = st.issue();
   const k = st.keys;
   const argv: (string | Buffer)[] = [
-    k.pubsub, cfg.sharded ? 'SPUBLISH' : 'PUBLISH', randomID(),
+    k.pubsub, cfg.sharded ? 'SPUBLISH' : 'PUBLISH', entry,
     String(token), String(low), String(cfg.idempotencyWindow), String(cfg.maxLen), String(cfg.maxAge),
     ...args,
   ];

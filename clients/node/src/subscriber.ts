@@ -4,7 +4,7 @@
 import { AbortError } from './errors';
 import { Envelope, lastSeq } from './envelope';
 import { History } from './history';
-import { Event, Position, Reset, formatPosition } from './position';
+import { Event, Position, Reset, at, formatPosition } from './position';
 import type { Logger, Stats } from './stats';
 
 /** Fetched is what fetch.lua returns: the channel's epoch, head and tip, and log entries from a seq on. */
@@ -31,18 +31,16 @@ export interface SubscriberDeps {
   rewindMemory: number;
 }
 
-/** Start is where a subscription starts: after seq of epoch ('' for a bare seq), tip the id of the entry ending there when known. */
-export interface Start {
-  epoch: string;
-  seq: number;
-  tip: string;
-}
-
 /** Subscriber is the state of one subscription; run owns it, the hub only offers envelopes and heads. */
 export class Subscriber {
   epoch = '';
   next = 1;
   tip = '';
+  /**
+   * anchor is the log entry the subscription started in (its start position's entry): the one
+   * entry it knows below what it delivered. seq 0 and id '' when not known.
+   */
+  anchor = { seq: 0, id: '' };
   since = 0; // the first seq delivered in this epoch, 0 before any
   missed = 0; // idle head reads in a row that found messages pub/sub never brought
   readonly hist: History;
@@ -91,15 +89,26 @@ export class Subscriber {
     w?.();
   }
 
-  /** run is the subscription loop: it returns (rejects) only with why it ended. */
-  async run(start: Start, signal: AbortSignal): Promise<never> {
+  /**
+   * start sets the subscription to deliver what follows p (epoch '' for a bare seq). The entry
+   * holding p.seq, when known, is the tip too (an entry of the same history that starts at next
+   * has it as its prev, or holds p.seq itself), and the anchor.
+   */
+  start(p: Position): void {
+    const entry = p.entry ?? '';
+    this.epoch = p.epoch;
+    this.next = p.seq + 1;
+    this.tip = entry;
+    if (entry !== '' && p.epoch !== '') this.anchor = { seq: p.seq, id: entry };
+    this.position = at(p.epoch, p.seq, entry);
+  }
+
+  /** run is the subscription loop, started after start: it returns (rejects) only with why it ended. */
+  async run(start: Position, signal: AbortSignal): Promise<never> {
     const onAbort = () => this.poke();
     signal.addEventListener('abort', onAbort);
     try {
-      this.epoch = start.epoch;
-      this.next = start.seq + 1;
-      this.tip = start.tip;
-      this.position = { epoch: start.epoch, seq: start.seq };
+      this.start(start);
       await this.catchUp(signal);
       for (;;) {
         this.lastNews = Date.now();
@@ -244,6 +253,7 @@ export class Subscriber {
     this.next = 1;
     this.tip = '';
     this.since = 0;
+    this.anchor = { seq: 0, id: '' };
     this.hist.clear();
   }
 
@@ -255,11 +265,17 @@ export class Subscriber {
     await this.reset({ reason: 'trimmed', from, to, oldEpoch: this.epoch, newEpoch: this.epoch }, { epoch: this.epoch, seq: to }, signal);
   }
 
-  /** knows reports whether env, which holds seqs already delivered, is the entry delivered there. */
+  /**
+   * knows reports whether env, which holds seqs already delivered, is the entry delivered there
+   * (or the entry the subscription started in): false means the log has changed under it.
+   * Entries it cannot compare (version 1, or older than what it remembers) are taken to be the same.
+   */
   private knows(env: Envelope): boolean {
     if (env.id === '') return true;
     const { d, covered } = this.hist.lookup(env.first);
     if (d) return d.id === env.id;
+    const a = this.anchor;
+    if (a.id !== '' && env.first <= a.seq && a.seq <= lastSeq(env)) return env.id === a.id;
     return !covered;
   }
 
@@ -277,9 +293,13 @@ export class Subscriber {
   /** parting finds the first seq where the log (whose head is head) no longer holds what was delivered; next when all remembered is there. */
   private async parting(head: number, signal: AbortSignal): Promise<number> {
     const hs = this.hist.ents;
+    if (hs.length === 0) return this.below(head, signal);
     let i = 0;
     while (i < hs.length) {
-      if (hs[i].first > head) return hs[i].first;
+      if (hs[i].first > head) {
+        if (i === 0) return this.below(head, signal); // nothing remembered is left to compare
+        return hs[i].first;
+      }
       const f = await this.d.fetch(hs[i].first, this.d.fetchCount, signal);
       if (f.epoch !== this.epoch || f.entries.length === 0) return this.next; // the catch-up that follows sees what happened
       const es = f.entries;
@@ -297,14 +317,36 @@ export class Subscriber {
         } else if (e.first === h.first && e.id === h.id) {
           i++;
           j++;
+        } else if (i === 0) {
+          // Even the oldest entry remembered differs: the two histories part earlier than memory reaches.
+          return this.below(head, signal);
         } else {
-          if (i === 0 && this.since !== 0 && this.since < h.first) return this.since; // may part before memory reaches
           return h.first;
         }
       }
-      if (i === start) return this.next;
+      if (i === start) return this.next; // no progress (the log holds only older entries): nothing to compare
     }
     return this.next;
+  }
+
+  /**
+   * below finds where the log parts from the delivered history when that is below every entry
+   * remembered. The entry the subscription started in may still be there: the histories then
+   * part after it. Otherwise nothing tells where they part, down to the oldest message the log
+   * holds: every message delivered, and everything from there on, is suspect.
+   */
+  private async below(head: number, signal: AbortSignal): Promise<number> {
+    const a = this.anchor;
+    if (a.id !== '' && a.seq <= head) {
+      const f = await this.d.fetch(a.seq, 1, signal);
+      if (f.epoch === this.epoch && f.entries.length > 0 && f.entries[0].first <= a.seq && f.entries[0].id === a.id) return a.seq + 1;
+    }
+    let lo = this.next;
+    if (this.since !== 0) lo = Math.min(lo, this.since);
+    const f = await this.d.fetch(1, 1, signal);
+    if (f.epoch === this.epoch && f.entries.length > 0) lo = Math.min(lo, f.entries[0].first);
+    else lo = 1;
+    return Math.max(lo, 1);
   }
 
   /** rewind announces the delivered messages the log no longer holds (rewound) and moves back to where the histories part. */
@@ -316,9 +358,12 @@ export class Subscriber {
     }
     this.d.stats.rewinds++;
     const to = this.next - 1;
-    this.tip = this.hist.cut(d);
+    let tip = this.hist.cut(d);
+    if (tip === '' && this.anchor.seq === d - 1) tip = this.anchor.id;
+    if (d <= this.anchor.seq) this.anchor = { seq: 0, id: '' }; // the log holds another entry there now
+    this.tip = tip;
     this.next = d;
-    await this.reset({ reason: 'rewound', from: d, to, oldEpoch: this.epoch, newEpoch: this.epoch }, { epoch: this.epoch, seq: d - 1 }, signal);
+    await this.reset({ reason: 'rewound', from: d, to, oldEpoch: this.epoch, newEpoch: this.epoch }, at(this.epoch, d - 1, tip), signal);
   }
 
   private async reset(r: Reset, after: Position, signal: AbortSignal): Promise<void> {
@@ -328,7 +373,7 @@ export class Subscriber {
   }
 
   private async emitMessage(env: Envelope, seq: number, fromLog: boolean, signal: AbortSignal): Promise<void> {
-    const position = { epoch: this.epoch, seq };
+    const position = at(this.epoch, seq, env.id);
     await this.emit({ position, pos: formatPosition(position), time: env.time, data: env.data[seq - env.first] }, signal);
     this.next = seq + 1;
     this.d.stats.delivered++;

@@ -1,14 +1,14 @@
 import type { Client, Handler } from './client';
 import { AbortError, ClosedError } from './errors';
 import type { Event, Keys, Kind, Position } from './position';
-import type { Start, Subscriber } from './subscriber';
+import type { Subscriber } from './subscriber';
 
 /**
  * Subscription is a running subscription. It always ends, and says why: `done` resolves with
  * the reason (a ClosedError after close(), the handler's error, a KindError, a RedisError).
  */
 export class Subscription {
-  /** The position the subscription started after: the head read for 'now', the position given, or seq 0 for 'start'. */
+  /** The position the subscription started after: the head read for 'now' (with its entry), the position given, or seq 0 for 'start'. */
   readonly start: Position;
   /** Resolves, never rejects, with why the subscription ended. */
   readonly done: Promise<Error>;
@@ -16,8 +16,8 @@ export class Subscription {
   private readonly sub: Subscriber;
   private closedByUser = false;
 
-  constructor(c: Client, k: Keys, kind: Kind, start: Start, handler: Handler, signal?: AbortSignal) {
-    this.start = { epoch: start.epoch, seq: start.seq };
+  constructor(c: Client, k: Keys, kind: Kind, start: Position, handler: Handler, signal?: AbortSignal) {
+    this.start = { ...start };
     const ctl = this.ctl;
     const onAbort = () => ctl.abort(new ClosedError('subscription'));
     c.signal.addEventListener('abort', onAbort, { once: true });

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Digest, InvalidNameError, InvalidPositionError, checkName, decodeEnvelope, decodeRecord, encodeEnvelope, encodeRecord, formatPosition, parsePosition } from '../src';
+import { Digest, InvalidNameError, InvalidPositionError, checkName, decodeEnvelope, decodeRecord, encodeEnvelope, encodeRecord, formatPosition, formatToken, parsePosition } from '../src';
 import { appendScript, scripts, scriptDir } from '../src/scripts';
 import { repoRoot } from './helpers';
 
@@ -100,12 +100,25 @@ test('the digest: SHA-1 of "VERSION:KEY", two 48-bit lanes summed mod 2^48, 24 l
   assert.ok(wrap.x < 2 ** 48 && wrap.x === parseInt(h.slice(0, 12), 16) - 1, 'sums wrap modulo 2^48');
 });
 
-test('positions are EPOCH:SEQ or a bare SEQ', () => {
+test('positions are EPOCH:SEQ, EPOCH:SEQ:ENTRY or a bare SEQ', () => {
   assert.deepEqual(parsePosition('9f86d081884c7d65:42'), { epoch: '9f86d081884c7d65', seq: 42 });
   assert.deepEqual(parsePosition('7'), { epoch: '', seq: 7 });
+  const withEntry = parsePosition('9d1c9a97561c2466:5:0a1b2c3d4e5f6a7b');
+  assert.deepEqual(withEntry, { epoch: '9d1c9a97561c2466', seq: 5, entry: '0a1b2c3d4e5f6a7b' });
+  const documented = /`(9f86d081884c7d65:42:[0-9a-f]+)`/.exec(readFileSync(path.join(repoRoot, 'PROTOCOL.md'), 'utf8'));
+  assert.ok(documented, 'PROTOCOL.md section 1 has an EPOCH:SEQ:ENTRY example');
+  assert.equal(formatToken(parsePosition(documented[1])), documented[1]);
   assert.equal(formatPosition({ epoch: 'e', seq: 3 }), 'e:3');
   assert.equal(formatPosition({ epoch: '', seq: 0 }), '0');
-  for (const bad of ['', ':1', 'e:', 'e:x', 'e:-1', 'e:+1', 'a b:1']) assert.throws(() => parsePosition(bad), InvalidPositionError, bad);
+  assert.equal(formatPosition(withEntry), '9d1c9a97561c2466:5', 'formatPosition leaves the entry out');
+  assert.equal(formatToken(withEntry), '9d1c9a97561c2466:5:0a1b2c3d4e5f6a7b');
+  assert.equal(formatToken({ epoch: 'e', seq: 3 }), 'e:3');
+  assert.equal(formatToken({ epoch: 'e', seq: 3, entry: '' }), 'e:3');
+  assert.equal(formatToken({ epoch: '', seq: 3, entry: 'x' }), '3', 'no epoch: the bare seq');
+  for (const p of ['e:5', '12', '0', 'e:0', 'e:5:x']) assert.equal(formatToken(parsePosition(p)), p);
+  for (const bad of ['', ':1', 'e:', 'e:x', 'e:-1', 'e:+1', 'a b:1', 'e:5:', 'e:5:a:b', 'e:5:a b', '5:a', 'e:5:a\x7f']) {
+    assert.throws(() => parsePosition(bad), InvalidPositionError, bad);
+  }
 });
 
 test('names: 1 to 256 bytes, no braces, no control characters', () => {

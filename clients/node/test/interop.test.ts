@@ -4,7 +4,7 @@
 // does not follow fails here.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Change, Client, ConflictError, Event, KindError, NotFoundError, codecs, formatPosition } from '../src';
+import { Change, Client, ConflictError, Event, KindError, NotFoundError, Position, codecs, formatPosition, formatToken } from '../src';
 import { GoStream, RedisServer, go, goBinary, goBytes, killGoCommands, newClient, removeGoBinary, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
@@ -71,6 +71,7 @@ test('Go publishes 20,000 messages, a Node subscriber gets each once, in order, 
     assert.equal(ev.position.seq, i + 1);
     assert.equal(ev.position.epoch, epoch);
     assert.equal(ev.pos, `${epoch}:${i + 1}`);
+    assert.match(ev.position.entry ?? '', /^[0-9a-f]{16}$/, 'the id of its log entry');
     if (!ev.data.equals(Buffer.from(goLine(i), 'utf8'))) assert.fail(`message ${i + 1}: ${ev.data} != ${goLine(i)}`);
   }
   assert.ok(kills >= 3);
@@ -89,6 +90,7 @@ test('Node publishes 20,000 messages, the Go subscriber gets each once, in order
   const msg = (i: number) =>
     i % 7 === 0 ? Buffer.from([0xff, 0x00, i & 0xff, 0x0a, 0xfe]) : i % 11 === 0 ? Buffer.alloc(0) : Buffer.from(`node ${i}\n☃`, 'utf8');
   const seqs: number[] = [];
+  const entries: string[] = [];
   let epoch = '';
   let kills = 0;
   for (let b = 0; b < n / 1000; b++) {
@@ -101,14 +103,20 @@ test('Node publishes 20,000 messages, the Go subscriber gets each once, in order
       // publishBatch: one script call, contiguous seqs.
       for (let i = i0; i < i0 + 1000; i += 100) {
         const p = await c.publishBatch('events', Array.from({ length: 100 }, (_, j) => msg(i + j)));
-        for (let j = 0; j < 100; j++) seqs[i + j] = p.seq + j;
+        for (let j = 0; j < 100; j++) {
+          seqs[i + j] = p.seq + j;
+          entries[i + j] = p.entry!; // one script call: one log entry
+        }
         epoch = p.epoch;
       }
     } else {
       // Concurrent publish calls: committed together, each its own seq.
       for (let i = i0; i < i0 + 1000; i += 200) {
         const ps = await Promise.all(Array.from({ length: 200 }, (_, j) => c.publish('events', msg(i + j))));
-        ps.forEach((p, j) => (seqs[i + j] = p.seq));
+        ps.forEach((p, j) => {
+          seqs[i + j] = p.seq;
+          entries[i + j] = p.entry!;
+        });
       }
     }
     await sleep(10);
@@ -125,6 +133,7 @@ test('Node publishes 20,000 messages, the Go subscriber gets each once, in order
     assert.equal(l.seq, i + 1);
     assert.equal(l.epoch, epoch);
     assert.equal(l.pos, `${epoch}:${i + 1}`);
+    assert.equal(l.entry, entries[i], 'the Go line names the log entry Node\'s publish returned');
     if (!goBytes(l).equals(msg(i))) assert.fail(`message ${i + 1}: Go printed ${JSON.stringify(l)}`);
   }
   assert.ok(kills >= 3);
@@ -244,6 +253,7 @@ test('Go watch and Node watch print the same changes, and the Go dump the same s
     const n = nodeLines[i];
     assert.equal(n.pos, g.pos);
     assert.equal(n.position.seq, g.seq);
+    assert.equal(n.position.entry, g.entry);
     assert.equal(n.key, g.key);
     assert.equal(n.deleted ? 'del' : 'set', g.op);
     assert.equal(n.version, g.version);
@@ -290,9 +300,10 @@ test('a trimmed reset reaches Node subscribers the way it reaches Go ones, with 
   assert.equal(reset.from, 6);
   assert.equal(got[0].pos, goLines[0].pos, 'the reset continues after the same position');
   assert.equal(got[0].position.seq, reset.to);
-  for (let i = 1; i < goLines.length; i++) {
+  for (let i = 0; i < goLines.length; i++) {
     assert.equal(got[i].pos, goLines[i].pos);
-    assert.ok(got[i].data.equals(goBytes(goLines[i])));
+    assert.equal(got[i].position.entry, goLines[i].entry, `the entry of event ${i}`);
+    if (i > 0) assert.ok(got[i].data.equals(goBytes(goLines[i])));
   }
   // A Go position resumes a Node subscription and the reverse: EPOCH:SEQ on both sides.
   const resumeFrom = goLines[10].pos as string;
@@ -305,6 +316,77 @@ test('a trimmed reset reaches Node subscribers the way it reaches Go ones, with 
   assert.equal(nodeNext[0].pos, goLines[11].pos);
   const goNext = await go(r, prefix, ['sub', 'trimmed', '--from', got[20].pos, '--json', '--count', '1']);
   assert.equal(JSON.parse(goNext.stdout).pos, got[21].pos);
+  // And with the entry, EPOCH:SEQ:ENTRY: both sides check it and go on from there.
+  const s3Next: Event[] = [];
+  const s3 = await c.subscribe('trimmed', `${goLines[10].pos}:${goLines[10].entry}`, (ev) => {
+    s3Next.push(ev);
+  });
+  await waitFor('the message after a Go token', () => s3Next.length >= 1);
+  await s3.close();
+  assert.deepEqual([s3Next[0].pos, s3Next[0].reset], [goLines[11].pos, undefined]);
+  const goTok = await go(r, prefix, ['sub', 'trimmed', '--from', formatToken(got[20].position), '--json', '--count', '1']);
+  assert.equal(goTok.code, 0, goTok.stderr);
+  assert.deepEqual(JSON.parse(goTok.stdout).pos, got[21].pos);
+});
+
+/** rollback makes a channel's log what a failover to a replica that had seqs 1..to leaves (to ends an entry). */
+async function rollback(c: Client, name: string, to: number): Promise<void> {
+  const k = c.keys(name);
+  const f = await c.fetch(k, '', 1, 1 << 20);
+  const tip = f.entries.find((e) => e.first + e.data.length - 1 === to);
+  assert.ok(tip, `an entry ends at seq ${to}`);
+  for (const e of f.entries) if (e.first > to) await c.redis.xdel(k.log, `${e.first}-0`);
+  await c.redis.call('XSETID', k.log, `${to}-0`);
+  await c.redis.hset(k.meta, 'seq', String(to), 'tip', tip.id);
+}
+
+test('a resume after a position a failover lost is a rewound reset on both sides, from the oldest message on', { timeout: 60000 }, async () => {
+  const prefix = uniquePrefix('lost');
+  const c = client(prefix);
+  const ps: Position[] = [];
+  for (let i = 1; i <= 10; i++) ps.push(await c.publish('lost', `old${i}`));
+  assert.ok(ps.every((p) => /^[0-9a-f]{16}$/.test(p.entry ?? '')), 'publish returns the entry of each message');
+  await rollback(c, 'lost', 7); // the new primary had 1..7
+  const pub = await go(r, prefix, ['pub', 'lost'], ['new8', 'new9', 'new10', 'new11', 'new12'].join('\n') + '\n');
+  assert.equal(pub.code, 0, pub.stderr);
+  const want = [...Array.from({ length: 7 }, (_, i) => `old${i + 1}`), 'new8', 'new9', 'new10', 'new11', 'new12'];
+
+  const lost = formatToken(ps[9]); // EPOCH:10:ENTRY, as a process would have stored it
+  const goSub = await go(r, prefix, ['sub', 'lost', '--from', lost, '--json', '--count', '12']);
+  assert.equal(goSub.code, 0, goSub.stderr);
+  const goLines = goSub.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const got: Event[] = [];
+  const sub = await c.subscribe('lost', lost, (ev) => {
+    got.push(ev);
+  });
+  assert.deepEqual(sub.start, ps[9]);
+  await waitFor('the reset and 12 messages', () => got.length >= 13);
+  await sleep(100); // nothing more may come
+  await sub.close();
+  assert.equal(got.length, 13);
+  assert.deepEqual(got[0].reset, { reason: 'rewound', from: 1, to: 10, oldEpoch: ps[0].epoch, newEpoch: ps[0].epoch });
+  const gr = goLines[0].reset;
+  assert.deepEqual([gr.reason, gr.from, gr.to], ['rewound', 1, 10]);
+  assert.equal(goLines.length, 13);
+  for (let i = 0; i < 13; i++) {
+    assert.equal(got[i].pos, goLines[i].pos, `event ${i}`);
+    assert.equal(got[i].position.entry, goLines[i].entry, `the entry of event ${i}`);
+    if (i > 0) assert.deepEqual([got[i].data.toString(), goLines[i].data], [want[i - 1], want[i - 1]]);
+  }
+
+  // A position the new primary still holds resumes without a reset on both sides.
+  const kept = formatToken(ps[6]);
+  const goKept = await go(r, prefix, ['sub', 'lost', '--from', kept, '--json', '--count', '5']);
+  assert.equal(goKept.code, 0, goKept.stderr);
+  const nodeKept: Event[] = [];
+  const s2 = await c.subscribe('lost', kept, (ev) => {
+    nodeKept.push(ev);
+  });
+  await waitFor('8..12', () => nodeKept.length >= 5);
+  await sleep(100);
+  await s2.close();
+  assert.deepEqual(nodeKept.map((e) => e.pos), goKept.stdout.trim().split('\n').map((l) => JSON.parse(l).pos));
+  assert.deepEqual(nodeKept.map((e) => e.data.toString()), want.slice(7));
 });
 
 test('a start after a bare seq above the head is a rewound reset on both sides; kinds are enforced across languages', { timeout: 60000 }, async () => {
