@@ -151,6 +151,21 @@ func (a *Analysis) holds(ev Line) (bool, string) {
 	return want == ev.Val, want
 }
 
+// oldest returns the oldest seq the final history of epoch holds for a stream of kind (1 when
+// it holds nothing).
+func (a *Analysis) oldest(kind, epoch string) uint64 {
+	var seqs []uint64
+	if isMapStream(kind) {
+		seqs = slices.Collect(maps.Keys(a.mapTruth[epoch]))
+	} else {
+		seqs = slices.Collect(maps.Keys(a.chanTruth[epoch]))
+	}
+	if len(seqs) == 0 {
+		return 1
+	}
+	return slices.Min(seqs)
+}
+
 func describeChange(c change) string {
 	if c.Del {
 		return fmt.Sprintf("del %s (was %d)", c.Key, c.Old)
@@ -246,7 +261,10 @@ func (f *follower) rewound(ev Line, epoch string, next uint64) {
 		rw.fail("%s: rewound reset %s while it had delivered up to %d: the range must end at the last message delivered",
 			f.name, rangeText(r), next-1)
 	}
-	if d, ok := f.got[posKey{epoch, r.From}]; ok {
+	if d, ok := f.got[posKey{epoch, r.From}]; ok && r.From > f.a.oldest(ev.Kind, epoch) {
+		// A reset from the log's oldest message is a subscription that could not tell where the
+		// histories part below its start (PROTOCOL.md section 5, Rewind): it covers more than
+		// was lost, and delivers the log again from there.
 		if same, _ := f.a.holds(d); same {
 			rw.fail("%s: rewound reset %s, but the final history still holds what it delivered at %d (%s): the range starts before the histories part",
 				f.name, rangeText(r), r.From, describe(d))

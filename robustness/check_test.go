@@ -862,6 +862,26 @@ func TestFailoverKnownIssues(t *testing.T) {
 			t.Fatalf("failed %v, known issues %v; want none and %s", failed, known, issueLostStart)
 		}
 	})
+	t.Run("a rewound reset from the log's oldest message", func(t *testing.T) {
+		// A subscription that cannot tell where the histories part below its start announces
+		// everything from the log's oldest message and delivers the log again from there.
+		a := failoverAnalysis()
+		var lines []Line
+		for _, l := range a.Lines {
+			if l.Kind == StreamSub && l.Reset != nil {
+				l.Reset.From, l.Ver = 1, 0
+				lines = append(lines, l,
+					Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: l.At + 1, Epoch: "C", Ver: 1, Val: "x1"},
+					Line{T: LineEvent, Node: "n1", Kind: StreamSub, At: l.At + 2, Epoch: "C", Ver: 2, Val: "x2"})
+				continue
+			}
+			lines = append(lines, l)
+		}
+		a.Lines = lines
+		if failed, known := failedChecks(t, a); len(failed) > 0 || len(known) > 0 {
+			t.Fatalf("failed %v, known issues %v; want none", failed, known)
+		}
+	})
 	t.Run("read-your-writes of a write that survived, while the replica stood in the lost history", func(t *testing.T) {
 		// n1's replica announced y at 4 (lost) and was not rewound yet when set k0=c returned
 		// at 3 from the new master: it showed k0's older version. It reloaded later.

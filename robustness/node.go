@@ -246,7 +246,7 @@ func versions(m *replmap.Map[string], except string) map[string]uint64 {
 
 // onMessage records a message or reset of the channel subscription.
 func (n *node) onMessage(_ context.Context, ev channel.Event) error {
-	l := Line{T: LineEvent, Kind: StreamSub, Ver: ev.Seq, Epoch: ev.Epoch}
+	l := Line{T: LineEvent, Kind: StreamSub, Ver: ev.Seq, Epoch: ev.Epoch, Entry: ev.Entry}
 	if ev.Reset != nil {
 		l.Reset = resetInfo(ev.Reset)
 	} else {
@@ -275,7 +275,7 @@ func (n *node) watch() {
 			}
 			return
 		}
-		l := Line{T: LineEvent, Kind: StreamWatch, Ver: c.Seq, Epoch: c.Epoch}
+		l := Line{T: LineEvent, Kind: StreamWatch, Ver: c.Seq, Epoch: c.Epoch, Entry: c.Entry}
 		if c.Reset != nil {
 			l.Reset = resetInfo(c.Reset)
 		} else {
@@ -467,6 +467,10 @@ func (n *node) StopWork() {
 	n.workWg.Wait()
 }
 
+// samePos reports whether a and b name the same seq of the same epoch (the targets are read
+// from Redis without the entry ids).
+func samePos(a, b channel.Position) bool { return a.Epoch == b.Epoch && a.Seq == b.Seq }
+
 // Converge waits until the replica, the watch and the subscription have reached the targets,
 // then verifies the replica against Redis and reports the node's final state.
 func (n *node) Converge(ctx context.Context, tg Targets) *Final {
@@ -475,7 +479,7 @@ func (n *node) Converge(ctx context.Context, tg Targets) *Final {
 	reached := func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		return m.Ready() && m.Position() == tg.Map && n.watchPos == tg.Map && n.subPos == tg.Chan
+		return m.Ready() && samePos(m.Position(), tg.Map) && samePos(n.watchPos, tg.Map) && samePos(n.subPos, tg.Chan)
 	}
 	for !reached() {
 		if ctx.Err() != nil {

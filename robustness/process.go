@@ -188,9 +188,9 @@ func (p *procNode) track(l Line) {
 	defer p.mu.Unlock()
 	switch {
 	case l.T == LineEvent && l.Kind == StreamWatch && l.Err == "":
-		p.watchPos = channel.Position{Epoch: l.Epoch, Seq: l.Ver}
+		p.watchPos = channel.Position{Epoch: l.Epoch, Seq: l.Ver, Entry: l.Entry}
 	case l.T == LineEvent && l.Kind == StreamSub:
-		p.subPos = channel.Position{Epoch: l.Epoch, Seq: l.Ver}
+		p.subPos = channel.Position{Epoch: l.Epoch, Seq: l.Ver, Entry: l.Entry}
 	case l.T == LineNote && l.Kind == NoteGateway:
 		p.gateway = l.Val
 	case l.T == LineStopped:

@@ -108,6 +108,7 @@ type Line struct {
 	Status  string `json:"st,omitempty"`
 	Ver     uint64 `json:"ver,omitempty"` // write: its seq; read: the version read; event: seq
 	Epoch   string `json:"ep,omitempty"`
+	Entry   string `json:"en,omitempty"`   // event: the id of its log entry (channel.Position.Entry)
 	Actual  uint64 `json:"act,omitempty"`  // conflict: the key's version in Redis
 	Present bool   `json:"pres,omitempty"` // read: the key exists
 	Del     bool   `json:"del,omitempty"`  // watch/onchange event of a delete
