@@ -57,6 +57,8 @@ func (m *Map[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (
 // Write returns once Redis has applied the change and, unless Config.NoWaitOnWrite, once this
 // replica has applied it too, so that a Get that follows sees it (or something newer).
 // Transient failures are retried as channel.Client.Publish does, never applying a write twice.
+// Writes made while this Map's previous script call is in flight go together in its next call
+// (group commit), each applied on its own with its own guards, seq and outcome.
 // With the channel client's Config.MinReplicas, a write that fewer replicas confirmed in time
 // returns its seq with an error matching channel.ErrNotReplicated: it was applied on the
 // primary, and may or may not survive a failover.
@@ -124,17 +126,19 @@ type writer[V any] struct {
 	codec                    Codec[V]
 	maxKeyBytes, maxValBytes int
 	maxBatchBytes            int
+	group                    *group // commits the writes, several to a call
 }
 
 func newWriter[V any](cl *channel.Client, k wire.Keys, codec Codec[V], maxKey, maxVal int) writer[V] {
 	cc := cl.Config()
+	app := &wire.Appender{
+		RC: cl.Redis(), Prefix: cc.Prefix, Producer: wire.RandomID(), Window: cc.IdempotencyWindow,
+		MaxLen: max(cc.MaxLen, 0), MaxAge: cc.MaxAge, Sharded: cc.Sharded,
+		MinReplicas: cc.MinReplicas, ReplicaTimeout: cc.ReplicaTimeout,
+	}
 	return writer[V]{
-		app: &wire.Appender{
-			RC: cl.Redis(), Prefix: cc.Prefix, Producer: wire.RandomID(), Window: cc.IdempotencyWindow,
-			MaxLen: max(cc.MaxLen, 0), MaxAge: cc.MaxAge, Sharded: cc.Sharded,
-			MinReplicas: cc.MinReplicas, ReplicaTimeout: cc.ReplicaTimeout,
-		},
-		k: k, codec: codec, maxKeyBytes: maxKey, maxValBytes: maxVal, maxBatchBytes: cc.MaxBatchBytes,
+		app: app, k: k, codec: codec, maxKeyBytes: maxKey, maxValBytes: maxVal, maxBatchBytes: cc.MaxBatchBytes,
+		group: &group{app: app, k: k, maxBytes: cc.MaxBatchBytes},
 	}
 }
 
@@ -182,13 +186,9 @@ func write[V any](ctx context.Context, w writer[V], ops []Op[V]) (channel.Positi
 	if limit := w.maxBatchBytes; size > limit {
 		return channel.Position{}, fmt.Errorf("%w: %d bytes in one write, the limit is %d", ErrInvalid, size, limit)
 	}
-	vs, entry, err := w.app.Append(ctx, wire.Write, w.k, []string{w.k.State}, args)
+	r, entry, err := w.group.write(ctx, args, size)
 	if err != nil && !errors.Is(err, channel.ErrNotReplicated) {
 		return channel.Position{}, err
-	}
-	r, perr := wire.ParseWrite(vs, len(ops))
-	if perr != nil {
-		return channel.Position{}, fmt.Errorf("replmap: write to map %q: %w", w.k.Name, perr)
 	}
 	switch r.Status {
 	case wire.WriteNotFound:

@@ -118,6 +118,46 @@ func ParseWrite(vs []rueidis.RedisMessage, nops int) (Written, error) {
 	return w, nil
 }
 
+// ParseWriteGroup parses the write script's reply to a group of writes: [epoch, FIRST, "group",
+// then one outcome per write: "ok", "notfound" or "conflict I ACTUAL"]. The writes that are
+// "ok" have seqs FIRST, FIRST+1, … in order. nops[w] is the number of operations of write w.
+func ParseWriteGroup(vs []rueidis.RedisMessage, nops []int) ([]Written, error) {
+	s, _, err := strs("write script", vs)
+	if err != nil {
+		return nil, err
+	}
+	bad := fmt.Errorf("write script returned %q", s)
+	if len(s) != 3+len(nops) || s[2] != "group" {
+		return nil, bad
+	}
+	next, err := seqOf("write script", s[1])
+	if err != nil {
+		return nil, bad
+	}
+	out := make([]Written, len(nops))
+	for i, r := range s[3:] {
+		w := Written{Epoch: s[0]}
+		switch f := strings.Fields(r); {
+		case r == "ok" && next > 0:
+			w.Seq, w.Status = next, WriteOK
+			next++
+		case r == "notfound":
+			w.Status = WriteNotFound
+		case len(f) == 3 && f[0] == "conflict":
+			idx, err1 := strconv.Atoi(f[1])
+			actual, err2 := strconv.ParseUint(f[2], 10, 64)
+			if err1 != nil || err2 != nil || idx < 1 || idx > nops[i] {
+				return nil, bad
+			}
+			w.Status, w.Index, w.Actual = WriteConflict, idx-1, actual
+		default:
+			return nil, bad
+		}
+		out[i] = w
+	}
+	return out, nil
+}
+
 // Fetched is what the fetch script read: the channel's epoch, head and tip, and the log
 // entries that hold the seqs asked for, in seq order.
 type Fetched struct {

@@ -61,14 +61,18 @@ local function channel_state(meta, log, kind, id, maxlen, maxage)
   return ch
 end
 
--- applied_seq returns the first seq of an earlier call with the same token in this epoch, or
--- nil: a retried call must not be applied twice. Any attempt may be the repeat, the first one
--- included: it can reach Redis after its own retry when its connection was held up.
+-- applied_seq returns the first seq of an earlier call with the same token in this epoch, and
+-- the outcomes it recorded (a group of map writes), or nil: a retried call must not be applied
+-- twice. Any attempt may be the repeat, the first one included: it can reach Redis after its
+-- own retry when its connection was held up.
 local function applied_seq(idem, token, epoch)
   if token <= 0 then return nil end
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', idem, token, token)) do
-    local e, s = string.match(member, '^(.*):(%d+)$')
-    if e == epoch then return s end
+    local e, s, rest = string.match(member, '^([^:/]*):(%d+)/(.*)$')
+    if not e then
+      e, s = string.match(member, '^(.*):(%d+)$')
+    end
+    if e == epoch then return s, rest end
   end
   return nil
 end
@@ -130,11 +134,15 @@ local function append(meta, log, ch, id, data, now)
   return first, env
 end
 
--- remember_token records that the call with token appended from seq first, and renews the
--- set's expiry. Every 16th token it also forgets the producer's tokens below lowwater.
-local function remember_token(idem, token, epoch, first, lowwater, ttl)
+-- remember_token records that the call with token appended from seq first (with outcomes, the
+-- outcomes of a group of map writes: "ok", "conflict.I.VER" or "notfound", joined by commas),
+-- and renews the set's expiry. Every 16th token it also forgets the producer's tokens below
+-- lowwater.
+local function remember_token(idem, token, epoch, first, lowwater, ttl, outcomes)
   if token <= 0 then return end
-  redis.call('ZADD', idem, token, epoch .. ':' .. string.format('%d', first))
+  local member = epoch .. ':' .. string.format('%d', first)
+  if outcomes then member = member .. '/' .. outcomes end
+  redis.call('ZADD', idem, token, member)
   redis.call('PEXPIRE', idem, ttl)
   if token % 16 == 1 then
     redis.call('ZREMRANGEBYSCORE', idem, '-inf', '(' .. lowwater)
