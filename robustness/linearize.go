@@ -265,7 +265,9 @@ func (a *Analysis) linearizationHistory() []porcupine.Operation {
 	}
 	readAt := map[string]uint64{}
 	for _, o := range a.ops {
-		if o.Kind == OpRead && o.Status == StatusOK && o.Pres {
+		// A read of the history a failover lost says nothing of the final one: a write of unknown
+		// outcome that only it saw was applied there, and is left out with it.
+		if o.Kind == OpRead && o.Status == StatusOK && o.Pres && !(a.failover() && a.lostHistory(o)) {
 			readAt[o.RVal] = o.Ver
 		}
 	}
