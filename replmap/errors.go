@@ -18,6 +18,11 @@ var (
 	// ErrInvalid is returned for a write that cannot be made: an empty, duplicate or oversized
 	// key, an oversized value, an empty batch.
 	ErrInvalid = errors.New("replmap: invalid write")
+	// ErrWriteLost is returned, with its seq, by a write that Redis applied and acknowledged and
+	// then lost: a failover to a replica that had not received it (asynchronous replication).
+	// The replica, reloaded from the new primary, holds another write at that seq. Nothing of
+	// the write remains; write again if it still matters.
+	ErrWriteLost = errors.New("replmap: write lost by a failover after it was acknowledged")
 	// ErrClosed is returned by calls on a closed Map.
 	ErrClosed = errors.New("replmap: map closed")
 )

@@ -68,6 +68,7 @@ func (m *Map[V]) run() {
 // "Maps"); the replica is ready once it has applied the head read after the scan.
 func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	start := time.Now()
+	started := m.loadStarts.Add(1)
 	kind, err := m.cl.Kind(ctx, m.name)
 	if err != nil {
 		return channel.Position{}, err
@@ -103,7 +104,7 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	m.entries, m.bad, m.digest = entries, bad, digest
 	oldEpoch := m.epoch
 	m.epoch, m.applied, m.appliedID, m.readyAt = first.Epoch, first.Seq, first.Entry, last.Seq
-	m.recent = m.recent[:0]
+	m.recent, m.loadStart = m.recent[:0], started
 	m.generation++
 	if m.applied >= m.readyAt {
 		m.ready = true

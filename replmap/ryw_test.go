@@ -2,6 +2,7 @@ package replmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -94,5 +95,74 @@ func TestReadYourWritesAcrossALostHistory(t *testing.T) {
 	}
 	if _, _, err := a.Get("k9"); err == nil {
 		t.Fatal("k9, lost by the failover, is still in the replica after the write returned")
+	}
+}
+
+// The wait of a write for its replica, step by step: held at once; on the lost history, held
+// once the replica has reloaded; and lost, once the reloaded replica holds another write at
+// its seq (it returns ErrWriteLost rather than wait until the caller gives up).
+func TestAwaitWrite(t *testing.T) {
+	pos := channel.Position{Epoch: "e", Seq: 8, Entry: "mine"}
+	replica := func(id string) *Map[string] {
+		m := bareReplica()
+		m.ctx, m.epoch, m.applied = context.Background(), "e", 10
+		m.loadStarts.Store(1)
+		m.loadStart = 1
+		m.rememberLocked(channel.Position{Epoch: "e", Seq: 8, Entry: id})
+		return m
+	}
+	await := func(m *Map[string]) chan error {
+		done, replied := make(chan error, 1), m.loadStarts.Load()
+		go func() { done <- m.awaitWrite(context.Background(), pos, 0, replied) }()
+		return done
+	}
+	reload := func(m *Map[string], applied ...string) {
+		m.mu.Lock()
+		m.loadStarts.Add(1)
+		m.recent, m.loadStart, m.generation, m.applied = nil, m.loadStarts.Load(), m.generation+1, 9
+		for i, id := range applied {
+			m.rememberLocked(channel.Position{Epoch: "e", Seq: 10 + uint64(i), Entry: id})
+		}
+		m.notifyLocked()
+		m.mu.Unlock()
+	}
+	settled := func(done chan error) (error, bool) {
+		select {
+		case err := <-done:
+			return err, true
+		case <-time.After(100 * time.Millisecond):
+			return nil, false
+		}
+	}
+
+	if err, ok := settled(await(replica("mine"))); !ok || err != nil {
+		t.Fatalf("replica holding the write: %v, returned %v; want nil at once", err, ok)
+	}
+
+	m := replica("lost-history")
+	done := await(m)
+	if _, ok := settled(done); ok {
+		t.Fatal("returned while the replica held another write at the seq, on a history it had not reloaded")
+	}
+	reload(m) // at 9, below the write; then the new primary's 8 is the write
+	m.mu.Lock()
+	m.applied = 10
+	m.rememberLocked(pos)
+	m.notifyLocked()
+	m.mu.Unlock()
+	if err, ok := settled(done); !ok || err != nil {
+		t.Fatalf("after the reload: %v, returned %v; want nil", err, ok)
+	}
+
+	m = replica("lost-history")
+	done = await(m)
+	reload(m)
+	m.mu.Lock()
+	m.applied = 10
+	m.rememberLocked(channel.Position{Epoch: "e", Seq: 8, Entry: "another"})
+	m.notifyLocked()
+	m.mu.Unlock()
+	if err, ok := settled(done); !ok || !errors.Is(err, ErrWriteLost) {
+		t.Fatalf("the reloaded replica holds another write at the seq: %v, returned %v; want ErrWriteLost", err, ok)
 	}
 }

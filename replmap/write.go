@@ -61,7 +61,9 @@ func (m *Map[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (
 // (group commit), each applied on its own with its own guards, seq and outcome.
 // With the channel client's Config.MinReplicas, a write that fewer replicas confirmed in time
 // returns its seq with an error matching channel.ErrNotReplicated: it was applied on the
-// primary, and may or may not survive a failover.
+// primary, and may or may not survive a failover. A write that Redis acknowledged and a
+// failover then lost returns its seq with an error matching ErrWriteLost, once the replica has
+// reloaded from the new primary and holds another write at that seq.
 func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	if err := m.ctx.Err(); err != nil {
 		return 0, ErrClosed
@@ -73,22 +75,46 @@ func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	if err != nil || m.cfg.NoWaitOnWrite {
 		return pos.Seq, err // with channel.ErrNotReplicated, the write's seq too
 	}
-	// Read-your-writes: wait for the replica to hold the change, or to have been reloaded
-	// in another epoch (Redis lost the change meanwhile). A replica at or past the change's
-	// seq holds it only if it applied this very entry there: after a failover that lost
-	// writes, the replica may stand on the lost history, under the same seqs, until it finds
-	// out and reloads.
-	err = m.waitUntil(ctx, func() bool {
-		return m.ready && ((m.epoch == pos.Epoch && m.applied >= pos.Seq && m.holdsLocked(pos)) ||
-			(m.generation > gen && m.epoch != pos.Epoch))
-	})
-	return pos.Seq, err
+	replied := m.loadStarts.Load() // snapshot reads begun later are of the history after the reply
+	return pos.Seq, m.awaitWrite(ctx, pos, gen, replied)
 }
 
-// applied is a change the replica applied: its seq and the id of its log entry.
+// awaitWrite waits until the replica holds the write at pos (read-your-writes), or has been
+// reloaded in another epoch (Redis lost the write meanwhile). gen is the snapshot generation
+// before the write was sent, replied the count of snapshot reads begun when its reply came.
+//
+// A replica at or past pos.Seq holds the write only if it applied this very entry there:
+// after a failover that lost writes, it may stand on the lost history, under the same seqs,
+// until it finds out and reloads. Once it applies another write at pos.Seq over a snapshot
+// read after the reply, the current history does not hold this write: ErrWriteLost.
+func (m *Map[V]) awaitWrite(ctx context.Context, pos channel.Position, gen, replied uint64) error {
+	lost := false
+	err := m.waitUntil(ctx, func() bool {
+		if !m.ready {
+			return false
+		}
+		if m.generation > gen && m.epoch != pos.Epoch {
+			return true
+		}
+		if m.epoch != pos.Epoch || m.applied < pos.Seq {
+			return false
+		}
+		held, other := m.holdsLocked(pos)
+		lost = !held && other.snap > replied
+		return held || lost
+	})
+	if err == nil && lost {
+		err = fmt.Errorf("%w: %s", ErrWriteLost, pos)
+	}
+	return err
+}
+
+// applied is a change the replica applied: its seq, the id of its log entry, and the snapshot
+// it was applied over (Map.loadStart).
 type applied struct {
-	seq uint64
-	id  string
+	seq  uint64
+	id   string
+	snap uint64
 }
 
 // recentMax is how many applied changes the replica remembers for holdsLocked.
@@ -102,21 +128,22 @@ func (m *Map[V]) rememberLocked(p channel.Position) {
 	if len(m.recent) >= 2*recentMax {
 		m.recent = append(m.recent[:0], m.recent[len(m.recent)-recentMax:]...)
 	}
-	m.recent = append(m.recent, applied{p.Seq, p.Entry})
+	m.recent = append(m.recent, applied{p.Seq, p.Entry, m.loadStart})
 }
 
 // holdsLocked reports whether the replica, which stands at or past p.Seq, applied the entry of
-// p there. A change it cannot check (older than it remembers, from before its snapshot, or
-// without an entry id) counts as held: a snapshot is read from Redis as it stands.
-func (m *Map[V]) holdsLocked(p channel.Position) bool {
+// p there; if not, other is what it applied there. A change it cannot check (older than it
+// remembers, from before its snapshot, or without an entry id) counts as held: a snapshot is
+// read from Redis as it stands.
+func (m *Map[V]) holdsLocked(p channel.Position) (held bool, other applied) {
 	if p.Entry == "" {
-		return true
+		return true, applied{}
 	}
 	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].seq >= p.Seq })
 	if i < len(m.recent) && m.recent[i].seq == p.Seq {
-		return m.recent[i].id == p.Entry
+		return m.recent[i].id == p.Entry, m.recent[i]
 	}
-	return true
+	return true, applied{}
 }
 
 // writer is what a write needs to know of its map.
