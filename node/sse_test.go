@@ -421,7 +421,14 @@ func TestNodeSSEResumeAcrossEpochs(t *testing.T) {
 		if strings.HasPrefix(path, "/v1/channels/") {
 			method = "POST"
 		}
-		expect(t, method, do(t, method, n.url+path, strings.NewReader(fmt.Sprint(what, i))), http.StatusOK)
+		// After the restart the replica reloads when it hears of the new epoch: a client retries
+		// the 503 it answers meanwhile (Retry-After), as this one does.
+		r := do(t, method, n.url+path, strings.NewReader(fmt.Sprint(what, i)))
+		for deadline := time.Now().Add(10 * time.Second); r.code == http.StatusServiceUnavailable && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			r = do(t, method, n.url+path, strings.NewReader(fmt.Sprint(what, i)))
+		}
+		expect(t, method, r, http.StatusOK)
 	}
 	lastIDs, oldEpochs := make([]string, len(streams)), make([]string, len(streams))
 	for i, st := range streams {
