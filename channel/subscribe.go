@@ -261,6 +261,22 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 	}
 }
 
+// copyData copies the messages of an entry for delivery, in one allocation: each message is a
+// slice of its own capacity, so that appending to one never touches another.
+func copyData(ds []string) [][]byte {
+	n := 0
+	for _, d := range ds {
+		n += len(d)
+	}
+	buf, out := make([]byte, 0, n), make([][]byte, len(ds))
+	for i, d := range ds {
+		start := len(buf)
+		buf = append(buf, d...)
+		out[i] = buf[start:len(buf):len(buf)]
+	}
+	return out
+}
+
 // start sets the subscription to deliver what follows p.
 func (s *subscriber) start(p Position) {
 	// The entry holding the start seq is the tip too: an entry of the same history that starts
@@ -294,8 +310,8 @@ func (s *subscriber) onEnvelope(ctx context.Context, env *wire.Envelope) error {
 	}
 	s.c.stats.duplicates.Add(s.next - env.First)
 	t := time.UnixMilli(env.Ms)
-	for _, d := range env.Data[s.next-env.First:] {
-		if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: s.next, Entry: env.ID}, Time: t, Data: []byte(d)}); err != nil {
+	for _, d := range copyData(env.Data[s.next-env.First:]) {
+		if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: s.next, Entry: env.ID}, Time: t, Data: d}); err != nil {
 			return err
 		}
 		s.next++
@@ -399,9 +415,10 @@ func (s *subscriber) catchUp(ctx context.Context) error {
 				break
 			}
 			t := time.UnixMilli(env.Ms)
-			for seq := s.next; seq <= env.Last(); seq++ {
+			from, data := s.next, copyData(env.Data[s.next-env.First:])
+			for seq := from; seq <= env.Last(); seq++ {
 				s.c.stats.fromLog.Add(1)
-				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq, Entry: env.ID}, Time: t, Data: []byte(env.Data[seq-env.First])}); err != nil {
+				if err := s.emit(ctx, Event{Position: Position{Epoch: s.epoch, Seq: seq, Entry: env.ID}, Time: t, Data: data[seq-from]}); err != nil {
 					return err
 				}
 				s.next = seq + 1
