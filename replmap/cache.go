@@ -78,15 +78,15 @@ func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg 
 	if err != nil {
 		return nil, err
 	}
+	life, cancel := context.WithCancel(context.Background())
 	c := &Cache[V]{
-		name: name, cl: cl, cfg: cfg, meta: meta, state: state,
-		w:       newWriter(cl, k, cfg.Codec, cfg.MaxKeyBytes, cfg.MaxValueBytes),
+		name: name, cl: cl, cfg: cfg, meta: meta, state: state, ctx: life, cancel: cancel,
+		w:       newWriter(life, cl, k, cfg.Codec, cfg.MaxKeyBytes, cfg.MaxValueBytes),
 		epoch:   head.Epoch,
 		items:   make(map[string]*list.Element),
 		lru:     list.New(),
 		pending: make(map[string]*fetch[V]),
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.sub, err = cl.Subscribe(c.ctx, name, channel.After(head).Of(channel.KindMap), c.apply)
 	if err != nil {
 		c.cancel()

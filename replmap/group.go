@@ -21,7 +21,8 @@ import (
 type group struct {
 	app      *wire.Appender
 	k        wire.Keys
-	maxBytes int // of one call's keys and values
+	maxBytes int             // of one call's keys and values
+	life     context.Context // ends with the Map (Close): so do the calls in flight
 
 	mu      sync.Mutex // guards the fields below
 	pending []*groupWrite
@@ -129,6 +130,7 @@ func (g *group) commit(batch []*groupWrite) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	defer context.AfterFunc(g.life, cancel)()
 	var waiting atomic.Int32
 	waiting.Store(int32(len(batch)))
 	n := 1
@@ -150,6 +152,9 @@ func (g *group) commit(batch []*groupWrite) {
 		args = append(args, gw.args...)
 	}
 	vs, entry, err := g.app.Append(ctx, wire.Write, g.k, []string{g.k.State}, args)
+	if err != nil && g.life.Err() != nil {
+		err = ErrClosed
+	}
 	var ws []wire.Written
 	if err == nil || errors.Is(err, channel.ErrNotReplicated) {
 		var perr error

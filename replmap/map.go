@@ -83,7 +83,7 @@ func Open[V any](cl *channel.Client, name string, cfg Config[V]) (*Map[V], error
 	m := &Map[V]{
 		name: name, cl: cl, cfg: cfg, meta: meta, state: state,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), resnap: make(chan struct{}, 1),
-		w:       newWriter(cl, k, cfg.Codec, cfg.MaxKeyBytes, cfg.MaxValueBytes),
+		w:       newWriter(ctx, cl, k, cfg.Codec, cfg.MaxKeyBytes, cfg.MaxValueBytes),
 		opened:  time.Now(),
 		entries: make(map[string]entry[V]),
 		bad:     make(map[string]error),

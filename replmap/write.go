@@ -156,7 +156,8 @@ type writer[V any] struct {
 	group                    *group // commits the writes, several to a call
 }
 
-func newWriter[V any](cl *channel.Client, k wire.Keys, codec Codec[V], maxKey, maxVal int) writer[V] {
+// newWriter returns the writer of map k; its calls in flight end when life does (Close).
+func newWriter[V any](life context.Context, cl *channel.Client, k wire.Keys, codec Codec[V], maxKey, maxVal int) writer[V] {
 	cc := cl.Config()
 	app := &wire.Appender{
 		RC: cl.Redis(), Prefix: cc.Prefix, Producer: wire.RandomID(), Window: cc.IdempotencyWindow,
@@ -165,7 +166,7 @@ func newWriter[V any](cl *channel.Client, k wire.Keys, codec Codec[V], maxKey, m
 	}
 	return writer[V]{
 		app: app, k: k, codec: codec, maxKeyBytes: maxKey, maxValBytes: maxVal, maxBatchBytes: cc.MaxBatchBytes,
-		group: &group{app: app, k: k, maxBytes: cc.MaxBatchBytes},
+		group: &group{app: app, k: k, maxBytes: cc.MaxBatchBytes, life: life},
 	}
 }
 
