@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/redisconn"
 )
 
 // heartbeat samples the replicas, the relayed channels and Redis every Config.Heartbeat and
@@ -41,7 +42,7 @@ func (n *Node) beat(hb *beatState) {
 	defer cancel()
 	rc := n.cl.Redis()
 	start := time.Now()
-	err := rc.Do(ctx, rc.B().Ping().Build()).Error()
+	err := redisconn.Ping(ctx, rc)
 	now := time.Now()
 	n.redisUp.Store(err == nil)
 	if err == nil {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redisync/redisync/redisconn"
 )
 
 // access says who may call a route.
@@ -172,7 +174,7 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	rc := n.cl.Redis()
-	if err := rc.Do(ctx, rc.B().Ping().Build()).Error(); err != nil {
+	if err := redisconn.Ping(ctx, rc); err != nil {
 		b.Redis, b.Ready = "unreachable: "+err.Error(), false
 	}
 	code := http.StatusOK

@@ -91,3 +91,27 @@ func TestIsClusterStandalone(t *testing.T) {
 		t.Error("IsCluster = true for a standalone server")
 	}
 }
+
+// A cluster with a node down (here a replica: nothing to fail over) still answers: Open and
+// Ping do not fail when the command without a key that checks Redis lands on the dead node,
+// which the client keeps among the nodes it knows (the URL names it).
+func TestPingClusterWithANodeDown(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	c.ReplicaOf(c.Masters()[0]).Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 5 {
+		rc, err := redisconn.Open(ctx, redisconn.Options{URL: c.URL(), Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatalf("Open #%d with a replica down: %v", i+1, err)
+		}
+		for j := range 20 {
+			if err := redisconn.Ping(ctx, rc); err != nil {
+				rc.Close()
+				t.Fatalf("Open #%d, Ping #%d with a replica down: %v", i+1, j+1, err)
+			}
+		}
+		rc.Close()
+	}
+}

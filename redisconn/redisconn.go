@@ -123,7 +123,7 @@ func Open(ctx context.Context, o Options) (rueidis.Client, error) {
 		defer cancel()
 		c, err := rueidis.NewClient(opt)
 		if err == nil {
-			err = c.Do(pctx, c.B().Ping().Build()).Error()
+			err = Ping(pctx, c)
 			if err == nil {
 				err = checkServer(pctx, c, o)
 			}
@@ -210,6 +210,22 @@ func sentinelAuth(ctx context.Context, opt rueidis.ClientOption) error {
 	}
 	defer c.Close()
 	return c.Do(ctx, c.B().Ping().Build()).Error()
+}
+
+// Ping checks that Redis answers. A cluster client sends a command without a key to any node
+// it knows, the addresses of the URL included, and one of them may have failed (and been
+// failed over): Redis answers if any node does.
+func Ping(ctx context.Context, c rueidis.Client) error {
+	err := c.Do(ctx, c.B().Ping().Build()).Error()
+	if err == nil || !IsCluster(c) {
+		return err
+	}
+	for _, n := range c.Nodes() {
+		if n.Do(ctx, n.B().Ping().Build()).Error() == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // dialGuard ties the connections dialed while Open waits to Open: abort cancels the dials
