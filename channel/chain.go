@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"sort"
+	"time"
 
 	"github.com/redisync/redisync/internal/wire"
 )
@@ -206,7 +207,35 @@ func (s *subscriber) rewind(ctx context.Context, head uint64) error {
 	}
 	err = s.reset(ctx, Reset{Reason: ResetRewound, From: d, To: s.next - 1, OldEpoch: s.epoch, NewEpoch: s.epoch},
 		Position{Epoch: s.epoch, Seq: d - 1, Entry: tip})
+	if s.mark != nil {
+		s.mark(s.epoch, d)
+	}
 	s.tip = tip
 	s.next = d
+	return err
+}
+
+// PartedWindow is how long a start after a position without an entry id heeds where a
+// subscription last found the channel's history parted (see After): a client that delivered
+// messages a failover lost, and resumes by seq alone, does so within it.
+const PartedWindow = 15 * time.Minute
+
+// checkBareStart handles a start after p when p has an epoch but no entry id, so that the
+// log cannot tell whether the message at p.Seq is the one the caller delivered. If another
+// subscription found, within PartedWindow, that this epoch's history parted at a seq D at or
+// below p.Seq, the caller may have delivered messages from D on that the log no longer holds:
+// they are announced as rewound (D to p.Seq), and the log is delivered from D.
+func (s *subscriber) checkBareStart(ctx context.Context, p Position) error {
+	if p.Epoch == "" || p.Entry != "" || p.Seq == 0 || s.parted == nil {
+		return nil
+	}
+	epoch, d, at, err := s.parted(ctx)
+	if err != nil || epoch != p.Epoch || d == 0 || d > p.Seq || time.Since(at) > PartedWindow {
+		return nil // no mark, or one that does not concern p: trust p, as before
+	}
+	s.c.stats.rewinds.Add(1)
+	err = s.reset(ctx, Reset{Reason: ResetRewound, From: d, To: p.Seq, OldEpoch: p.Epoch, NewEpoch: p.Epoch},
+		Position{Epoch: p.Epoch, Seq: d - 1})
+	s.next, s.tip = d, ""
 	return err
 }

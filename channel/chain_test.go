@@ -298,3 +298,39 @@ func TestStartOnALostHistory(t *testing.T) {
 		})
 	}
 }
+
+// A client that delivered messages a failover then lost resumes by seq alone (EPOCH:SEQ, as an
+// EventSource does with Last-Event-ID), from another process: nothing tells which history its
+// seq came from. A subscription that found the rewind left a mark of where the histories part:
+// the resume announces from there to its seq as rewound, and delivers the log from there.
+func TestBareResumeAfterAMarkedRewind(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	pub, _ := newTestClient(t, srv.URL(), Config{})
+	watcher, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+	rec, _ := subscribe(t, watcher, "c", FromStart())
+	ps := publishData(t, pub, "c", data(1, 10, "old")...)
+	rec.waitMsgs(t, 10, 5*time.Second)
+	rollback(t, srv, pub, "c", 7)
+	publishData(t, pub, "c", data(8, 12, "new")...)
+	waitFor(t, func() bool { return len(rec.snapshot()) >= 16 }) // 10, the reset 8..10, 8..12
+	k := pub.keysMust(t, "c")
+	waitFor(t, func() bool {
+		e, d, _, err := pub.readParted(context.Background(), k)
+		return err == nil && e == ps[0].Epoch && d == 8
+	})
+
+	other, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+	bare := Position{Epoch: ps[9].Epoch, Seq: 10} // what the client kept of old10
+	late, _ := subscribe(t, other, "c", After(bare))
+	want := append([]string{"r:8-10"}, msgs(8, 12, "new")...)
+	waitFor(t, func() bool { return len(late.snapshot()) >= len(want) })
+	time.Sleep(200 * time.Millisecond)
+	expectEvents(t, late.snapshot(), want...)
+
+	// A start below where the histories part is not concerned.
+	early, _ := subscribe(t, other, "c", After(Position{Epoch: ps[0].Epoch, Seq: 6}))
+	want = append(msgs(7, 7, "old"), msgs(8, 12, "new")...)
+	waitFor(t, func() bool { return len(early.snapshot()) >= len(want) })
+	time.Sleep(200 * time.Millisecond)
+	expectEvents(t, early.snapshot(), want...)
+}

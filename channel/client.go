@@ -3,8 +3,11 @@ package channel
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -102,6 +105,39 @@ func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 		return Position{}, err
 	}
 	return Position{Epoch: r.Epoch, Seq: r.Head, Entry: r.Tip}, nil
+}
+
+// markParted records, best effort and in the background, that the history of channel k's
+// epoch parted at seq (mark.lua). A user that may not write (a read-only subscriber) leaves
+// no mark.
+func (c *Client) markParted(k keys, epoch string, seq uint64) {
+	c.goFunc(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		defer cancel()
+		err := wire.Mark.Exec(ctx, c.rc, []string{k.Meta}, []string{epoch, strconv.FormatUint(seq, 10)}).Error()
+		if err != nil && c.ctx.Err() == nil {
+			c.cfg.Logger.Debug("redisync: could not record where the history parted", "channel", k.Name, "err", err)
+		}
+	})
+}
+
+// readParted reads where channel k's history last parted (mark.lua): its epoch, seq and the
+// time of the mark; an empty epoch when there is no mark.
+func (c *Client) readParted(ctx context.Context, k keys) (string, uint64, time.Time, error) {
+	v, err := c.rc.Do(ctx, c.rc.B().Hget().Key(k.Meta).Field("parted").Build()).ToString()
+	if err != nil {
+		return "", 0, time.Time{}, err
+	}
+	f := strings.Fields(v)
+	if len(f) != 3 {
+		return "", 0, time.Time{}, fmt.Errorf("parted mark %q", v)
+	}
+	seq, err1 := strconv.ParseUint(f[1], 10, 64)
+	ms, err2 := strconv.ParseInt(f[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", 0, time.Time{}, fmt.Errorf("parted mark %q", v)
+	}
+	return f[0], seq, time.UnixMilli(ms), nil
 }
 
 // Kind returns what name holds in Redis: KindChannel, KindMap, or "" when nothing has been

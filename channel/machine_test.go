@@ -106,6 +106,7 @@ func newMachine(log *memLog, start Position) *machine {
 		return nil
 	})
 	m.s.read = log.fetch
+	m.s.mark, m.s.parted = nil, nil // no Redis: no marks
 	m.s.start(start)
 	return m
 }

@@ -110,6 +110,11 @@ func FromNow() From { return From{now: true} }
 // the subscription announces every seq from the oldest message of the log up to p.Seq as
 // rewound (ResetRewound) and delivers the log from its oldest message.
 //
+// When p has an epoch but no Entry, nothing can be checked. If a subscription found within
+// PartedWindow that this epoch's history parted at a seq D ≤ p.Seq (it leaves a mark in Redis
+// when its user may write), the subscription announces D to p.Seq as rewound and delivers the
+// log from D; otherwise it trusts p.
+//
 // When p.Epoch is empty, p.Seq is taken to be a seq of the channel's current epoch. If the
 // channel's head is below it, no such message exists: the subscription delivers a reset
 // (ResetRewound, from 1 to p.Seq) and then every message of the current history from seq 1,

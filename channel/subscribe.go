@@ -147,6 +147,10 @@ type subscriber struct {
 	// read fetches the log (fetch.lua, retried): the one seam between the subscription's
 	// logic and Redis, so that the logic can be tested against a log in memory.
 	read func(ctx context.Context, from uint64, count int) (wire.Fetched, error)
+	// mark records in Redis where the history parted (mark.lua), and parted reads the mark
+	// (chain.go): best effort, nil in tests without Redis.
+	mark   func(epoch string, seq uint64)
+	parted func(ctx context.Context) (epoch string, seq uint64, at time.Time, err error)
 
 	live  chan *wire.Envelope // envelopes offered by the hub; full means drop and resync
 	heads chan wire.Fetched   // the channel's head, read by the hub's idle check (idle.go)
@@ -185,6 +189,8 @@ func (c *Client) newSubscriber(name string, k keys, kind Kind, deliver func(cont
 	s.read = func(ctx context.Context, from uint64, count int) (wire.Fetched, error) {
 		return c.fetchRetrying(ctx, k, kind, from, count)
 	}
+	s.mark = func(epoch string, seq uint64) { c.markParted(k, epoch, seq) }
+	s.parted = func(ctx context.Context) (string, uint64, time.Time, error) { return c.readParted(ctx, k) }
 	return s
 }
 
@@ -237,6 +243,9 @@ func (s *subscriber) run(ctx context.Context, from From) (err error) {
 		return errors.New("channel: internal error: a subscription started from an unfixed position")
 	}
 	s.start(from.pos)
+	if err := s.checkBareStart(ctx, from.pos); err != nil {
+		return err
+	}
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}

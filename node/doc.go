@@ -112,7 +112,8 @@
 // still holds that entry there. If a failover lost it, the stream begins with a reset
 // (rewound) from the oldest message the log holds up to the position, then that history. The
 // node remembers the entries of the positions it sent (the last 1024 seqs of up to 256 names),
-// so a Last-Event-ID it sent is checked the same way. Every change after the start is sent exactly once, in order. A comment line is
+// so a Last-Event-ID it sent is checked the same way. One it did not send heeds where a
+// subscription last found the history parted (channel.After, channel.PartedWindow). Every change after the start is sent exactly once, in order. A comment line is
 // sent every Config.KeepAlive while idle. Streams end when the client leaves and when the
 // node shuts down (the client then resumes elsewhere or later). A slow client makes its
 // stream catch up from the log, holding at most a few events in memory; one that accepts

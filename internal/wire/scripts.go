@@ -24,6 +24,8 @@ var (
 	headsLua string
 	//go:embed scripts/get.lua
 	getLua string
+	//go:embed scripts/mark.lua
+	markLua string
 )
 
 // Script is a Lua script of the protocol.
@@ -56,6 +58,8 @@ var (
 	Heads = newScript(headsLua, true)
 	// Get reads one key of a map with the map's head (section 7). Read-only.
 	Get = newScript(getLua, true)
+	// Mark records where a channel's history parted (section 5).
+	Mark = newScript(markLua, false)
 )
 
 // Exec runs s once.
