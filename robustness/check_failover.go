@@ -261,7 +261,7 @@ func (f *follower) rewound(ev Line, epoch string, next uint64) {
 		rw.fail("%s: rewound reset %s while it had delivered up to %d: the range must end at the last message delivered",
 			f.name, rangeText(r), next-1)
 	}
-	if d, ok := f.got[posKey{epoch, r.From}]; ok && r.From > f.a.oldest(ev.Kind, epoch) {
+	if d, ok := f.got[posKey{epoch, r.From}]; ok && r.From > f.a.oldest(ev.Kind, epoch) && !f.markedResume(ev, epoch) {
 		// A reset from the log's oldest message is a subscription that could not tell where the
 		// histories part below its start (PROTOCOL.md section 5, Rewind): it covers more than
 		// was lost, and delivers the log again from there.
@@ -280,6 +280,28 @@ func (f *follower) rewound(ev Line, epoch string, next uint64) {
 		delete(f.pending, k)
 		delete(f.got, k)
 	}
+}
+
+// markedResume reports whether the rewound reset ev is the library's answer to a resume from a
+// stored position without an entry id (channel.After): it ends at the position the stream
+// resumed after, and an acknowledged write of the epoch was lost in its range, so that the
+// resume could not tell whether the stream had delivered it (a subscription's mark of where
+// the histories part says from where to announce).
+func (f *follower) markedResume(ev Line, epoch string) bool {
+	r := ev.Reset
+	if r.Open || len(f.resumes) == 0 {
+		return false
+	}
+	last := f.resumes[len(f.resumes)-1]
+	if last.pos != (posKey{epoch, r.To}) || last.at > ev.At {
+		return false
+	}
+	for o := range f.a.lost {
+		if o.Epoch == epoch && (o.Kind == OpPub) == !isMapStream(ev.Kind) && o.Ver >= r.From && o.Ver <= r.To {
+			return true
+		}
+	}
+	return false
 }
 
 // reloaded forgets everything delivered: a Map's OnChange reloaded a snapshot.

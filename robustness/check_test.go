@@ -686,6 +686,27 @@ func TestFailoverCheckersPassASoundHistory(t *testing.T) {
 			t.Fatalf("failed %v, known issues %v", failed, known)
 		}
 	})
+	t.Run("an SSE client of the new history resumed by seq, told from where the histories part", func(t *testing.T) {
+		// It delivered z at C:3 from the new master, then resumed after C:3 at a gateway that
+		// could not tell which C:3 it had: a rewound reset from 3 (where l1 was lost) to 3, and
+		// the log again from 3.
+		a := failoverAnalysis()
+		rw := &ResetInfo{Reason: string(channel.ResetRewound), From: 3, To: 3, OldEpoch: "C", NewEpoch: "C"}
+		a.Lines = append(a.Lines,
+			Line{T: LineConnect, Node: "s1", Kind: StreamSSEChan, At: 1001 * ms, Key: "n1"},
+			Line{T: LineSSEID, Node: "s1", Kind: StreamSSEChan, At: 1002 * ms, SID: "C:0"},
+			Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 1026 * ms, SID: "C:1", Epoch: "C", Ver: 1, Val: "x1"},
+			Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 1036 * ms, SID: "C:2", Epoch: "C", Ver: 2, Val: "x2"},
+			Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 3112 * ms, SID: "C:3", Epoch: "C", Ver: 3, Val: "z"},
+			Line{T: LineConnect, Node: "s1", Kind: StreamSSEChan, At: 3300 * ms, Key: "n1", Val: "C:3"},
+			Line{T: LineSSEID, Node: "s1", Kind: StreamSSEChan, At: 3301 * ms, SID: "C:3"},
+			Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 3302 * ms, SID: "C:2", Epoch: "C", Ver: 2, Reset: rw},
+			Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 3303 * ms, SID: "C:3", Epoch: "C", Ver: 3, Val: "z"},
+			Line{T: LineEvent, Node: "s1", Kind: StreamSSEChan, At: 3304 * ms, SID: "C:4", Epoch: "C", Ver: 4, Val: "w"})
+		if failed, known := failedChecks(t, a); len(failed)+len(known) > 0 {
+			t.Fatalf("failed %v, known issues %v", failed, known)
+		}
+	})
 	t.Run("a publish lost before any stream delivered it", func(t *testing.T) {
 		// Acknowledged at C:4 during the failover, its pub/sub copy never arrived: no stream
 		// had anything to be told. The new master gave C:4 to w.
