@@ -7,7 +7,7 @@ import { Event, From, Keys, Kind, Position, at, checkName, formatPosition, keysF
 import { PubState, execAppend } from './publish';
 import { abortable, backoff, sleep, transient, wrongKind } from './retry';
 import { Conn, Script, scripts } from './scripts';
-import { Fetched, Subscriber } from './subscriber';
+import { Fetched, Parted, Subscriber } from './subscriber';
 import { Stats, consoleLogger, newStats } from './stats';
 import { EventStream, Subscription } from './subscription';
 import { randomID } from './id';
@@ -53,6 +53,8 @@ export class Client {
   private readonly closer = new AbortController();
   private readonly subs = new Set<Subscription>();
   private readonly maps = new Set<ReplicatedMap<unknown>>();
+  /** Marks of where a history parted still being written (markParted): close() waits for them. */
+  private readonly marks = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
 
   constructor(options: ClientOptions = {}) {
@@ -222,6 +224,46 @@ export class Client {
     }
   }
 
+  /**
+   * markParted records, best effort and in the background, that the history of channel k's
+   * epoch parted at seq (mark.lua, PROTOCOL.md section 5); a failure is only logged at debug.
+   * A user that may not write (a read-only ACL user) leaves no mark.
+   */
+  markParted(k: Keys, epoch: string, seq: number): void {
+    if (this.closed) return;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new Error('timed out after 5 s')), 5000);
+    const any = anySignal([this.signal, timeout.signal]);
+    const p: Promise<void> = abortable(scripts().mark.run(this.redis, [k.meta], [epoch, String(seq)]), any.signal)
+      .then(
+        () => {},
+        (err) => {
+          if (!this.closed) this.config.logger.debug?.(`redisync: could not record where the history of ${JSON.stringify(k.name)} parted: ${(err as Error).message}`);
+        },
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        any.dispose();
+        this.marks.delete(p);
+      });
+    this.marks.add(p);
+  }
+
+  /**
+   * readParted reads where channel k's history last parted (the meta hash's `parted` field,
+   * "EPOCH SEQ MS"): undefined when there is no mark; it rejects when the mark does not parse.
+   */
+  async readParted(k: Keys, signal?: AbortSignal): Promise<Parted | undefined> {
+    const v = await abortable(this.redis.hget(k.meta, 'parted'), signal);
+    if (v === null) return undefined;
+    const f = v.trim().split(/\s+/);
+    if (f.length !== 3 || !/^[0-9]+$/.test(f[1]) || !/^[+-]?[0-9]+$/.test(f[2])) throw new RedisError(`parted mark ${JSON.stringify(v)}`);
+    const seq = Number(f[1]);
+    const ms = Number(f[2]);
+    if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(ms)) throw new RedisError(`parted mark ${JSON.stringify(v)}`);
+    return { epoch: f[0], seq, at: ms };
+  }
+
   /** head returns the position of the newest message of a channel, with the id of its log entry when known (epoch '' and seq 0 without history). */
   async head(name: string): Promise<Position> {
     this.check();
@@ -313,6 +355,8 @@ export class Client {
       fetch: (from, count, signal) => this.fetchRetrying(k, kind, from, count, signal),
       deliver,
       reconnect: () => this.hub.reconnect(),
+      mark: (epoch, seq) => this.markParted(k, epoch, seq),
+      parted: (signal) => this.readParted(k, signal),
       stats: this.stats,
       logger: this.config.logger,
       name: k.name,
@@ -361,6 +405,7 @@ export class Client {
       await Promise.all([...this.maps].map((m) => m.close()));
       await Promise.all([...this.subs].map((s) => s.close(true)));
       await this.hub.close();
+      await Promise.all([...this.marks]);
       this.redis.disconnect();
     })();
     return this.closing;

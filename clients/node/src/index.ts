@@ -7,6 +7,7 @@ export { formatPosition, formatToken, parsePosition, resetText, checkName } from
 export type { Position, From, Kind, Reset, ResetReason, Event, Keys } from './position';
 export { decodeEnvelope, encodeEnvelope } from './envelope';
 export type { Envelope } from './envelope';
+export { PARTED_WINDOW_MS } from './subscriber';
 export type { Stats, Logger } from './stats';
 export { consoleLogger, silentLogger } from './stats';
 export { ReplicatedMap, codecs } from './map';

@@ -11,8 +11,9 @@ import { InvalidNameError, InvalidPositionError } from './errors';
  * apart. A subscription started after a position with an entry checks that the log still holds
  * that entry at `seq`, and if it does not, announces the messages up to `seq` as rewound
  * (PROTOCOL.md section 5). Events, `Subscription.start`, `head` and `publish` fill it in; a
- * position built by hand, or read from its `EPOCH:SEQ` form, has none and is trusted.
- * `formatToken` writes a position with its entry.
+ * position built by hand, or read from its `EPOCH:SEQ` form, has none and cannot be checked:
+ * a start after it heeds where a subscription last found the history parted (see From), and
+ * is otherwise trusted. `formatToken` writes a position with its entry.
  */
 export interface Position {
   epoch: string;
@@ -76,7 +77,11 @@ function checkIDText(s: string, what: string, v: string): void {
  * position with an entry (any an event or `Subscription.start` gave, or `EPOCH:SEQ:ENTRY`) is
  * checked against the log: if a failover lost that entry, the subscription announces every seq
  * from the oldest message of the log up to the position as rewound and delivers the log from
- * there.
+ * there. A position with an epoch but no entry (`EPOCH:SEQ`) cannot be checked: if a
+ * subscription found within PARTED_WINDOW_MS that this epoch's history parted at a seq D at or
+ * below it (a subscription leaves that mark in Redis when its user may write), the subscription
+ * announces D to the position's seq as rewound and delivers the log from D; otherwise it trusts
+ * the position.
  */
 export type From = 'now' | 'start' | Position | string;
 

@@ -61,6 +61,8 @@ export interface Scripts {
   heads: Script;
   write: Script;
   get: Script;
+  /** mark.lua: records where a channel's history parted (PROTOCOL.md section 5). Writes. */
+  mark: Script;
 }
 
 export function scripts(): Scripts {
@@ -70,6 +72,7 @@ export function scripts(): Scripts {
     heads: new Script(read('heads.lua'), true),
     write: appendScript('write.lua'),
     get: new Script(read('get.lua'), true),
+    mark: new Script(read('mark.lua')),
   };
   return cache;
 }

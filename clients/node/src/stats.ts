@@ -35,10 +35,11 @@ export function newStats(): Stats {
   };
 }
 
-/** Logger receives warnings (junk, reconnects, failures being retried) and, when it has info, resets. */
+/** Logger receives warnings (junk, reconnects, failures being retried), resets when it has info, and best-effort failures (a mark of where a history parted not recorded) when it has debug. */
 export interface Logger {
   warn(msg: string): void;
   info?(msg: string): void;
+  debug?(msg: string): void;
 }
 
 /** The default logger: warnings to standard error, nothing else. */

@@ -16,6 +16,23 @@ export interface Fetched {
   entries: Envelope[];
 }
 
+/** Parted is where a subscription last found a channel's history parted (mark.lua: the meta hash's `parted` field). */
+export interface Parted {
+  epoch: string;
+  /** The lowest seq of the epoch from which a subscription found delivered messages no longer in the log. */
+  seq: number;
+  /** When it was marked, by Redis's clock (ms since the Unix epoch). */
+  at: number;
+}
+
+/**
+ * PARTED_WINDOW_MS is how long a start after a position without an entry id heeds where a
+ * subscription last found the channel's history parted (15 minutes, the Go client's
+ * channel.PartedWindow): a client that delivered messages a failover lost, and resumes by seq
+ * alone, does so within it.
+ */
+export const PARTED_WINDOW_MS = 15 * 60 * 1000;
+
 export interface SubscriberDeps {
   /** fetch reads the log from seq `from` (COUNT `count`, 0 for the head alone), retrying transient failures until signal aborts. */
   fetch(from: number, count: number, signal: AbortSignal): Promise<Fetched>;
@@ -23,6 +40,10 @@ export interface SubscriberDeps {
   deliver(ev: Event, signal: AbortSignal): Promise<void> | void;
   /** reconnect replaces the pub/sub connection (a silent one: twice in a row, the idle check found messages it never brought). */
   reconnect(): void;
+  /** mark records in Redis where the history parted (mark.lua), best effort and in the background; absent without Redis. */
+  mark?(epoch: string, seq: number): void;
+  /** parted reads that mark: undefined when there is none; it rejects when it cannot be read or does not parse. Absent without Redis. */
+  parted?(signal: AbortSignal): Promise<Parted | undefined>;
   stats: Stats;
   logger: Logger;
   name: string;
@@ -109,6 +130,7 @@ export class Subscriber {
     signal.addEventListener('abort', onAbort);
     try {
       this.start(start);
+      await this.checkBareStart(start, signal);
       await this.catchUp(signal);
       for (;;) {
         this.lastNews = Date.now();
@@ -175,6 +197,30 @@ export class Subscriber {
       }
     }
     return this.catchUp(signal);
+  }
+
+  /**
+   * checkBareStart handles a start after p when p has an epoch but no entry id, so that the log
+   * cannot tell whether the message at p.seq is the one the caller delivered. If a subscription
+   * found, within PARTED_WINDOW_MS, that this epoch's history parted at a seq D at or below
+   * p.seq, the caller may have delivered messages from D on that the log no longer holds: they
+   * are announced as rewound (D to p.seq), and the log is delivered from D (PROTOCOL.md section 5).
+   */
+  private async checkBareStart(p: Position, signal: AbortSignal): Promise<void> {
+    if (p.epoch === '' || (p.entry ?? '') !== '' || p.seq === 0 || !this.d.parted) return;
+    let m: Parted | undefined;
+    try {
+      m = await this.d.parted(signal);
+    } catch {
+      return; // the catch-up that follows fails too if the subscription was closed
+    }
+    if (!m || m.epoch !== p.epoch || m.seq < 1 || m.seq > p.seq || Date.now() - m.at > PARTED_WINDOW_MS) {
+      return; // no mark, or one that does not concern p: trust p, as before
+    }
+    this.d.stats.rewinds++;
+    this.next = m.seq;
+    this.tip = '';
+    await this.reset({ reason: 'rewound', from: m.seq, to: p.seq, oldEpoch: p.epoch, newEpoch: p.epoch }, at(p.epoch, m.seq - 1), signal);
   }
 
   /** catchUp delivers from the log until it has reached the head, with a reset for anything the log can no longer give. */
@@ -363,7 +409,12 @@ export class Subscriber {
     if (d <= this.anchor.seq) this.anchor = { seq: 0, id: '' }; // the log holds another entry there now
     this.tip = tip;
     this.next = d;
-    await this.reset({ reason: 'rewound', from: d, to, oldEpoch: this.epoch, newEpoch: this.epoch }, at(this.epoch, d - 1, tip), signal);
+    const epoch = this.epoch;
+    try {
+      await this.reset({ reason: 'rewound', from: d, to, oldEpoch: epoch, newEpoch: epoch }, at(epoch, d - 1, tip), signal);
+    } finally {
+      this.d.mark?.(epoch, d); // for a later start after a position without an entry id (checkBareStart)
+    }
   }
 
   private async reset(r: Reset, after: Position, signal: AbortSignal): Promise<void> {

@@ -1,11 +1,12 @@
 // Channels against a real redis-server: the publishing protocol (tokens, low-water mark,
 // defaults, retries), subscriptions (from now, iterator, junk, oversized envelopes, idle
-// checks), kinds, errors, and a close() that leaves nothing open.
+// checks, a resume by seq alone after a marked rewind), kinds, errors, and a close() that
+// leaves nothing open.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, TooLargeError, UnknownOutcomeError, encodeEnvelope, silentLogger } from '../src';
+import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, PARTED_WINDOW_MS, TooLargeError, UnknownOutcomeError, encodeEnvelope, silentLogger } from '../src';
 import { scripts } from '../src/scripts';
-import { RedisServer, freePort, newClient, uniquePrefix, waitFor } from './helpers';
+import { RedisServer, freePort, newClient, rollback, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
 const clients: Client[] = [];
@@ -235,4 +236,85 @@ test('a publish that cannot be confirmed within half the idempotency window fail
   const took = Date.now() - t0;
   assert.ok(took >= 450 && took < 3000, `gave up after ${took} ms`);
   await c.close();
+});
+
+/** texts describes events as the Go chain tests do: "m:SEQ:DATA" for a message, "r:FROM-TO" for a rewound reset (":REASON" added for another). */
+function texts(evs: Event[]): string[] {
+  return evs.map((e) => {
+    if (!e.reset) return `m:${e.position.seq}:${e.data}`;
+    const r = `r:${e.reset.from}-${e.reset.to ?? 'on'}`;
+    return e.reset.reason === 'rewound' ? r : `${r}:${e.reset.reason}`;
+  });
+}
+
+const msgs = (from: number, to: number, prefix: string) => Array.from({ length: to - from + 1 }, (_, i) => `m:${from + i}:${prefix}${from + i}`);
+
+// A client that delivered messages a failover then lost resumes by seq alone (EPOCH:SEQ, as an
+// EventSource does with Last-Event-ID), from another process: nothing tells which history its
+// seq came from. A subscription that found the rewind left a mark of where the histories part:
+// the resume announces from there to its seq as rewound, and delivers the log from there (the
+// Go client's TestBareResumeAfterAMarkedRewind).
+test('a resume by seq alone after a marked rewind is announced as rewound from where the histories part', { timeout: 30000 }, async () => {
+  const prefix = uniquePrefix('marked');
+  const pub = client(prefix);
+  const watcher = client(prefix, { idleCheck: 50 });
+  const rec: Event[] = [];
+  const watch = await watcher.subscribe('c', 'start', (ev) => {
+    rec.push(ev);
+  });
+  const ps = [];
+  for (let i = 1; i <= 10; i++) ps.push(await pub.publish('c', `old${i}`));
+  const epoch = ps[0].epoch;
+  await waitFor('old1..old10', () => rec.length >= 10);
+  await rollback(pub, 'c', 7); // the new primary had 1..7
+  for (let i = 8; i <= 12; i++) await pub.publish('c', `new${i}`);
+  await waitFor('the watcher: 10, the reset 8..10, 8..12', () => rec.length >= 16);
+  assert.deepEqual(texts(rec), [...msgs(1, 10, 'old'), 'r:8-10', ...msgs(8, 12, 'new')]);
+  const k = pub.keys('c');
+  await waitFor('the mark of where the histories part', async () => {
+    const m = await pub.readParted(k).catch(() => undefined);
+    return m?.epoch === epoch && m.seq === 8;
+  });
+  const mark = (await pub.readParted(k))!;
+  assert.ok(Math.abs(Date.now() - mark.at) < 10_000, `marked with Redis's time: ${mark.at}`);
+  assert.match((await pub.redis.hget(k.meta, 'parted')) ?? '', new RegExp(`^${epoch} 8 [0-9]+$`), 'EPOCH SEQ MS');
+  await watch.close();
+
+  const other = client(prefix, { idleCheck: 50 });
+  const collect = async (from: string | { epoch: string; seq: number }, n: number): Promise<Event[]> => {
+    const got: Event[] = [];
+    const sub = await other.subscribe('c', from, (ev) => {
+      got.push(ev);
+    });
+    await waitFor(`${n} events after ${JSON.stringify(from)}`, () => got.length >= n);
+    await new Promise((res) => setTimeout(res, 200)); // nothing more may come
+    await sub.close();
+    return got;
+  };
+  const rewinds = other.stats.rewinds;
+  const late = await collect({ epoch, seq: 10 }, 6); // what the client kept of old10
+  assert.deepEqual(texts(late), ['r:8-10', ...msgs(8, 12, 'new')]);
+  assert.deepEqual(late[0].reset, { reason: 'rewound', from: 8, to: 10, oldEpoch: epoch, newEpoch: epoch });
+  assert.deepEqual(late[0].position, { epoch, seq: 7 }, 'the reset continues after (EPOCH, 7), with no entry');
+  assert.equal(other.stats.rewinds, rewinds + 1);
+  assert.deepEqual(texts(await collect(`${epoch}:12`, 6)), ['r:8-12', ...msgs(8, 12, 'new')], 'EPOCH:SEQ text, above the mark: the same');
+
+  // A start below where the histories part is not concerned.
+  assert.deepEqual(texts(await collect({ epoch, seq: 6 }, 6)), [...msgs(7, 7, 'old'), ...msgs(8, 12, 'new')]);
+  // Nor one with the entry of a message the log still holds: the log checks it.
+  const head = await pub.head('c');
+  await pub.publish('c', 'new13');
+  assert.deepEqual(texts(await collect(head, 1)), msgs(13, 13, 'new'));
+  // mark.lua keeps the lowest seq of the current epoch, and writes nothing for another epoch.
+  assert.equal(await scripts().mark.run(pub.redis, [k.meta], [epoch, '9']), 1);
+  assert.equal((await pub.readParted(k))?.seq, 8);
+  await scripts().mark.run(pub.redis, [k.meta], [epoch, '5']);
+  assert.equal((await pub.readParted(k))?.seq, 5);
+  assert.equal(await scripts().mark.run(pub.redis, [k.meta], ['0123456789abcdef', '3']), 0);
+  assert.deepEqual([(await pub.readParted(k))?.epoch, (await pub.readParted(k))?.seq], [epoch, 5]);
+  // A mark of another epoch, one older than PARTED_WINDOW_MS, or one that does not parse: trusted.
+  for (const bad of [`0123456789abcdef 8 ${Date.now()}`, `${epoch} 8 ${Date.now() - PARTED_WINDOW_MS - 60_000}`, `${epoch} 8`, 'junk']) {
+    await pub.redis.hset(k.meta, 'parted', bad);
+    assert.deepEqual(texts(await collect({ epoch, seq: 10 }, 3)), [...msgs(11, 12, 'new'), 'm:13:new13'], `mark ${bad}`);
+  }
 });

@@ -142,6 +142,20 @@ export function newClient(r: RedisServer, prefix: string, o: ClientOptions = {})
   return new Client({ url: r.url, prefix, logger: silentLogger, ...o });
 }
 
+/**
+ * rollback makes a channel's log what a failover to a replica that had seqs 1..to leaves (to
+ * ends an entry): the entries after it are gone, and the head and tip are back at it.
+ */
+export async function rollback(c: Client, name: string, to: number): Promise<void> {
+  const k = c.keys(name);
+  const f = await c.fetch(k, '', 1, 1 << 20);
+  const tip = f.entries.find((e) => e.first + e.data.length - 1 === to);
+  if (!tip) throw new Error(`no entry of ${JSON.stringify(name)} ends at seq ${to}: pick an entry boundary`);
+  for (const e of f.entries) if (e.first > to) await c.redis.xdel(k.log, `${e.first}-0`);
+  await c.redis.call('XSETID', k.log, `${to}-0`);
+  await c.redis.hset(k.meta, 'seq', String(to), 'tip', tip.id);
+}
+
 /** goBinary builds the Go CLI once per test process into a temporary directory. */
 let built: string | undefined;
 export function goBinary(): string {

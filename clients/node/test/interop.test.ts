@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Change, Client, ConflictError, Event, KindError, NotFoundError, Position, codecs, formatPosition, formatToken } from '../src';
-import { GoStream, RedisServer, go, goBinary, goBytes, killGoCommands, newClient, removeGoBinary, uniquePrefix, waitFor } from './helpers';
+import { GoStream, RedisServer, go, goBinary, goBytes, killGoCommands, newClient, removeGoBinary, rollback, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
 const clients: Client[] = [];
@@ -329,17 +329,6 @@ test('a trimmed reset reaches Node subscribers the way it reaches Go ones, with 
   assert.deepEqual(JSON.parse(goTok.stdout).pos, got[21].pos);
 });
 
-/** rollback makes a channel's log what a failover to a replica that had seqs 1..to leaves (to ends an entry). */
-async function rollback(c: Client, name: string, to: number): Promise<void> {
-  const k = c.keys(name);
-  const f = await c.fetch(k, '', 1, 1 << 20);
-  const tip = f.entries.find((e) => e.first + e.data.length - 1 === to);
-  assert.ok(tip, `an entry ends at seq ${to}`);
-  for (const e of f.entries) if (e.first > to) await c.redis.xdel(k.log, `${e.first}-0`);
-  await c.redis.call('XSETID', k.log, `${to}-0`);
-  await c.redis.hset(k.meta, 'seq', String(to), 'tip', tip.id);
-}
-
 test('a resume after a position a failover lost is a rewound reset on both sides, from the oldest message on', { timeout: 60000 }, async () => {
   const prefix = uniquePrefix('lost');
   const c = client(prefix);
@@ -387,6 +376,65 @@ test('a resume after a position a failover lost is a rewound reset on both sides
   await s2.close();
   assert.deepEqual(nodeKept.map((e) => e.pos), goKept.stdout.trim().split('\n').map((l) => JSON.parse(l).pos));
   assert.deepEqual(nodeKept.map((e) => e.data.toString()), want.slice(7));
+});
+
+test('a mark of where a history parted, left by a Go or a Node subscriber, is heeded by a bare EPOCH:SEQ resume on both sides', { timeout: 60000 }, async () => {
+  const prefix = uniquePrefix('marked');
+  const c = client(prefix, { idleCheck: 100 });
+  const want = ['r:8-10', ...[8, 9, 10, 11, 12].map((i) => `m:${i}:new${i}`)];
+  /** fail publishes old1..old10, rolls the log back to 7 (a failover) and publishes new8..new12. */
+  const fail = async (name: string, watching: () => boolean): Promise<string> => {
+    let epoch = '';
+    for (let i = 1; i <= 10; i++) epoch = (await c.publish(name, `old${i}`)).epoch;
+    await waitFor(`the subscriber of ${name} to deliver old1..old10`, watching);
+    await rollback(c, name, 7);
+    for (let i = 8; i <= 12; i++) await c.publish(name, `new${i}`);
+    return epoch;
+  };
+  const marked = async (name: string, epoch: string) =>
+    waitFor(`the mark on ${name}`, async () => new RegExp(`^${epoch} 8 [0-9]+$`).test((await c.redis.hget(c.keys(name).meta, 'parted')) ?? ''));
+  const nodeResume = async (name: string, from: string): Promise<string[]> => {
+    const got: Event[] = [];
+    const sub = await c.subscribe(name, from, (ev) => {
+      got.push(ev);
+    });
+    await waitFor('the reset and new8..new12', () => got.length >= 6);
+    await sleep(100); // nothing more may come
+    await sub.close();
+    return got.map((e) => (e.reset ? `r:${e.reset.from}-${e.reset.to}@${e.pos}` : `m:${e.position.seq}:${e.data}`));
+  };
+  const goResume = async (name: string, from: string): Promise<string[]> => {
+    const res = await go(r, prefix, ['sub', name, '--from', from, '--json', '--count', '5']); // resets do not count
+    assert.equal(res.code, 0, res.stderr);
+    return res.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((l) => (l.reset ? `r:${l.reset.from}-${l.reset.to}@${l.pos}` : `m:${l.seq}:${l.data}`));
+  };
+
+  // The Go subscriber finds the rewind and leaves the mark; a bare resume heeds it on both sides.
+  const goSub = new GoStream(r, prefix, ['sub', 'by-go', '--from', '0', '--json']);
+  await goSub.started();
+  const e1 = await fail('by-go', () => goSub.json().length >= 10);
+  await waitFor('the Go subscriber: the reset 8..10 and new8..new12', () => goSub.json().length >= 16);
+  await marked('by-go', e1);
+  goSub.kill();
+  await goSub.done;
+  assert.deepEqual(goSub.json()[10].reset, { reason: 'rewound', from: 8, to: 10, old_epoch: e1, new_epoch: e1 });
+  const w1 = [`${want[0]}@${e1}:7`, ...want.slice(1)];
+  assert.deepEqual(await nodeResume('by-go', `${e1}:10`), w1, 'Node heeds the mark Go left');
+  assert.deepEqual(await goResume('by-go', `${e1}:10`), w1, 'Go heeds it too');
+
+  // The Node subscriber finds the rewind and leaves the mark; the Go resume heeds it.
+  const seen: Event[] = [];
+  const nodeSub = await c.subscribe('by-node', 'start', (ev) => {
+    seen.push(ev);
+  });
+  const e2 = await fail('by-node', () => seen.length >= 10);
+  await waitFor('the Node subscriber: the reset 8..10 and new8..new12', () => seen.length >= 16);
+  await marked('by-node', e2);
+  await nodeSub.close();
+  assert.deepEqual(seen[10].reset, { reason: 'rewound', from: 8, to: 10, oldEpoch: e2, newEpoch: e2 });
+  const w2 = [`${want[0]}@${e2}:7`, ...want.slice(1)];
+  assert.deepEqual(await goResume('by-node', `${e2}:10`), w2, 'Go heeds the mark Node left');
+  assert.deepEqual(await nodeResume('by-node', `${e2}:10`), w2);
 });
 
 test('a start after a bare seq above the head is a rewound reset on both sides; kinds are enforced across languages', { timeout: 60000 }, async () => {
