@@ -157,11 +157,11 @@ export class Client {
   /**
    * execAppend runs an appending script (lib.lua + its own file) on channel name with the
    * protocol of publishing: a fresh token, the low-water mark, retries with the same
-   * arguments. Maps use it with write.lua.
+   * arguments. Maps use it with write.lua. entry is the id of the log entry it appends (ID).
    */
-  async execAppend(name: string, script: Script, extraKeys: string[], args: (string | Buffer)[], signal?: AbortSignal): Promise<Buffer[]> {
+  async execAppend(name: string, script: Script, extraKeys: string[], args: (string | Buffer)[], signal?: AbortSignal, entry = randomID()): Promise<Buffer[]> {
     const st = this.pubState(name);
-    return execAppend(this, st, script, extraKeys, args, signal);
+    return execAppend(this, st, script, extraKeys, args, signal, entry);
   }
 
   /**

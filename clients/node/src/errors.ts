@@ -127,6 +127,20 @@ export class ConflictError extends RedisyncError {
   }
 }
 
+/**
+ * WriteLostError: a write that Redis applied and acknowledged and then lost, by a failover to a
+ * replica that had not received it (asynchronous replication). The replica, reloaded from the
+ * new primary, holds another write at seq. Nothing of the write remains; write again if it still matters.
+ */
+export class WriteLostError extends RedisyncError {
+  /** The seq Redis gave the write, which the current history gave another write. */
+  readonly seq: number;
+  constructor(pos: { epoch: string; seq: number }) {
+    super('ERR_REDISYNC_WRITE_LOST', `redisync: write lost by a failover after it was acknowledged: ${pos.epoch}:${pos.seq}`);
+    this.seq = pos.seq;
+  }
+}
+
 /** InvalidWriteError: a write that cannot be made: no operation, an empty, repeated or oversized key, an oversized value. */
 export class InvalidWriteError extends RedisyncError {
   constructor(message: string) {

@@ -3,9 +3,10 @@
 // newer than the key's version; writes go through write.lua with the publishing protocol.
 import type { Client } from './client';
 import { sleep } from './retry';
-import { ClosedError, ConflictError, InvalidWriteError, KindError, NotFoundError, NotReadyError, RedisError } from './errors';
+import { ClosedError, ConflictError, InvalidWriteError, KindError, NotFoundError, NotReadyError, RedisError, WriteLostError } from './errors';
+import { randomID } from './id';
 import type { Event, From, Position, Reset } from './position';
-import { formatPosition } from './position';
+import { at, formatPosition } from './position';
 import { Digest, decodeRecord } from './record';
 import { scripts } from './scripts';
 import type { Subscription } from './subscription';
@@ -101,6 +102,16 @@ interface Want {
   resolve(d: { ok: boolean; digest?: Digest; keys?: number }): void;
 }
 
+/** Applied is a change the replica applied: its seq, the id of its log entry, and the snapshot it was applied over (loadStart). */
+interface Applied {
+  seq: number;
+  id: string;
+  snap: number;
+}
+
+/** RECENT_MAX is how many applied changes the replica remembers for holds (between it and twice it). */
+const RECENT_MAX = 1024;
+
 class ResnapshotError extends Error {}
 
 const bin = (key: string) => Buffer.from(key, 'utf8').toString('latin1');
@@ -121,6 +132,12 @@ export class ReplicatedMap<V = Buffer> {
   private dig = new Digest();
   private epoch = '';
   private applied = 0;
+  private appliedID = '';
+  /** The changes applied since the snapshot, in seq order: the last RECENT_MAX to 2*RECENT_MAX of them. */
+  private recent: Applied[] = [];
+  /** How many snapshot reads have begun, and which of them the replica stands on. */
+  private loadStarts = 0;
+  private loadStart = 0;
   private readyAt = 0;
   private isReadyNow = false;
   private fault: Error | undefined;
@@ -247,6 +264,7 @@ export class ReplicatedMap<V = Buffer> {
 
   /** bootstrap loads a snapshot into a new replica state and returns the position to follow the channel from. */
   private async bootstrap(): Promise<Position> {
+    const started = ++this.loadStarts;
     const kind = await this.c.kind(this.name);
     if (kind !== '' && kind !== 'map') throw new KindError(this.name, kind, 'map');
     const first = await this.c.head(this.name);
@@ -280,6 +298,9 @@ export class ReplicatedMap<V = Buffer> {
     this.dig = digest;
     this.epoch = first.epoch;
     this.applied = first.seq;
+    this.appliedID = first.entry ?? '';
+    this.recent = [];
+    this.loadStart = started;
     this.readyAt = last.seq;
     this.generation++;
     this.isReadyNow = this.applied >= this.readyAt;
@@ -327,10 +348,61 @@ export class ReplicatedMap<V = Buffer> {
       if (this.opts.onChange) changes.push(this.change(ev, o.key, o.del, o.old, o.value));
     }
     this.applied = ev.position.seq;
+    this.appliedID = ev.position.entry ?? '';
+    this.remember(ev.position);
     if (!this.isReadyNow && this.applied >= this.readyAt) this.isReadyNow = true;
     this.answerWants();
     this.notify();
     for (const ch of changes) this.opts.onChange!(ch);
+  }
+
+  /** remember records that the replica applied the change at p. */
+  private remember(p: Position): void {
+    if (!p.entry) return;
+    if (this.recent.length >= 2 * RECENT_MAX) this.recent = this.recent.slice(this.recent.length - RECENT_MAX);
+    this.recent.push({ seq: p.seq, id: p.entry, snap: this.loadStart });
+  }
+
+  /**
+   * holds reports whether the replica, which stands at or past p.seq, applied the entry of p
+   * there; if not, other is what it applied there. A change it cannot check (older than it
+   * remembers, from before its snapshot, or without an entry id) counts as held: a snapshot is
+   * read from Redis as it stands.
+   */
+  private holds(p: Position): { held: boolean; other?: Applied } {
+    if (!p.entry) return { held: true };
+    let lo = 0;
+    let hi = this.recent.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.recent[mid].seq < p.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    const a = this.recent[lo];
+    if (a && a.seq === p.seq) return { held: a.id === p.entry, other: a };
+    return { held: true };
+  }
+
+  /**
+   * awaitWrite waits until the replica holds the write at pos (read-your-writes), or has been
+   * reloaded in another epoch (Redis lost the write meanwhile). gen is the snapshot generation
+   * before the write was sent, replied the count of snapshot reads begun when its reply came.
+   * A replica at or past pos.seq holds the write only if it applied this very entry there: after
+   * a failover that lost writes, it may stand on the lost history, under the same seqs, until it
+   * finds out and reloads. Once it applies another write at pos.seq over a snapshot read after
+   * the reply, the current history does not hold this write: a WriteLostError.
+   */
+  private async awaitWrite(pos: Position, gen: number, replied: number, signal?: AbortSignal): Promise<void> {
+    let lost = false;
+    await this.waitUntil(() => {
+      if (!this.isReadyNow) return false;
+      if (this.generation > gen && this.epoch !== pos.epoch) return true;
+      if (this.epoch !== pos.epoch || this.applied < pos.seq) return false;
+      const { held, other } = this.holds(pos);
+      lost = !held && other !== undefined && other.snap > replied;
+      return held || lost;
+    }, signal);
+    if (lost) throw new WriteLostError(pos);
   }
 
   private change(ev: Event, key: string, del: boolean, old: number, raw: Buffer): Change<V> {
@@ -368,7 +440,7 @@ export class ReplicatedMap<V = Buffer> {
 
   /** position is that of the last change the replica applied (or of its snapshot). */
   get position(): Position {
-    return { epoch: this.epoch, seq: this.applied };
+    return at(this.epoch, this.applied, this.appliedID);
   }
 
   /** digest returns the replica's digest (24 hex digits) and key count at its position. */
@@ -469,7 +541,10 @@ export class ReplicatedMap<V = Buffer> {
    * A guarded op whose key is not at its version makes the whole write a ConflictError; a
    * delete of an absent key is left out, and a write left with nothing throws a NotFoundError
    * (nothing is appended). Returns once Redis applied it and, unless noWaitOnWrite, once this
-   * replica has applied it too. Retries follow the publishing protocol: never applied twice.
+   * replica holds this very write too (not another one at its seq, on a history a failover
+   * lost). A write Redis acknowledged and a failover then lost throws a WriteLostError with its
+   * seq, once the reloaded replica holds another write there. Retries follow the publishing
+   * protocol: never applied twice.
    */
   async write(ops: Op<V>[], opts: { signal?: AbortSignal } = {}): Promise<number> {
     if (this.ctl.signal.aborted) throw new ClosedError('map');
@@ -496,7 +571,9 @@ export class ReplicatedMap<V = Buffer> {
     }
     if (size > this.c.config.maxBatchBytes) throw new InvalidWriteError(`${size} bytes in one write, the limit is ${this.c.config.maxBatchBytes}`);
     const gen = this.generation;
-    const vs = await this.c.execAppend(this.name, scripts().write, [this.state], args, opts.signal);
+    const entry = randomID(); // the id of the log entry the write appends: the replica tells it from a lost one at the same seq
+    const vs = await this.c.execAppend(this.name, scripts().write, [this.state], args, opts.signal, entry);
+    const replied = this.loadStarts; // snapshot reads begun later are of the history after the reply
     const s = vs.map((v) => v.toString('latin1'));
     const seq = Number(s[1]);
     const bad = () => new RedisError(`write script returned ${JSON.stringify(s)}`);
@@ -515,11 +592,8 @@ export class ReplicatedMap<V = Buffer> {
       default:
         throw bad();
     }
-    if (!this.opts.noWaitOnWrite) {
-      const epoch = s[0];
-      // Read-your-writes: the replica holds the change, or was reloaded in another epoch (Redis lost it meanwhile).
-      await this.waitUntil(() => this.isReadyNow && ((this.epoch === epoch && this.applied >= seq) || (this.generation > gen && this.epoch !== epoch)), opts.signal);
-    }
+    // Read-your-writes: the replica holds this very write, or was reloaded in another epoch (Redis lost it meanwhile).
+    if (!this.opts.noWaitOnWrite) await this.awaitWrite(at(s[0], seq, entry), gen, replied, opts.signal);
     return seq;
   }
 

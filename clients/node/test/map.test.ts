@@ -2,8 +2,8 @@
 // verify at the same seq while writes continue, and self-repair.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Change, Client, ConflictError, Digest, InvalidWriteError, NotFoundError, NotReadyError, codecs, encodeEnvelope, encodeRecord } from '../src';
-import { RedisServer, newClient, uniquePrefix, waitFor } from './helpers';
+import { Change, Client, ConflictError, Digest, InvalidWriteError, NotFoundError, NotReadyError, Position, ReplicatedMap, WriteLostError, codecs, encodeEnvelope, encodeRecord, silentLogger } from '../src';
+import { RedisServer, newClient, rollback, uniquePrefix, waitFor } from './helpers';
 
 let r: RedisServer;
 const clients: Client[] = [];
@@ -165,4 +165,111 @@ test('watch from a position yields every change in order with its versions; rese
   await w2.return!();
   assert.equal(first.reset?.reason, 'trimmed');
   await m.close();
+});
+
+// A write returns once its replica holds that very write. After a failover that lost writes,
+// the replica may stand past the write's seq on the lost history, where the same seq holds
+// another write: the write waits for the replica to find out and reload, so that a get that
+// follows sees the value written, not the lost one at the same version.
+test('read-your-writes across a lost history: the write waits for the replica to hold that very write', { timeout: 30000 }, async () => {
+  const prefix = uniquePrefix('lost');
+  const cb = client(prefix);
+  const b = cb.openMap('m', { codec: codecs.utf8, verifyEvery: -1 });
+  // Replica a hears of the failover only from its own write: no idle check in the test's time.
+  const ca = newClient(r, prefix, { idleCheck: 3_600_000 });
+  clients.push(ca);
+  const a = ca.openMap('m', { codec: codecs.utf8, verifyEvery: -1 });
+  await Promise.all([a.ready(), b.ready()]);
+  for (let i = 1; i <= 10; i++) await b.set(`k${i}`, `old${i}`);
+  await a.waitFor(10);
+  // The failover: a replica of Redis that had received seqs 1..7 only is the primary now.
+  await rollback(cb, 'm', 7);
+  await cb.redis.hdel(cb.keys('m').state, 'k8', 'k9', 'k10');
+
+  const seq = await a.set('k8', 'new8');
+  assert.equal(seq, 8, "the new primary's next seq");
+  assert.deepEqual(a.get('k8'), { value: 'new8', version: 8 }, 'the replica holds the write when set returns');
+  assert.equal(a.get('k9'), undefined, 'k9, lost by the failover, is gone from the replica');
+  await a.close();
+  await b.close();
+});
+
+// The wait of a write for its replica, step by step, on a replica with no Redis behind it: held
+// at once; on the lost history, held once the replica has reloaded; and lost, once the reloaded
+// replica holds another write at its seq (a WriteLostError rather than a wait until the caller gives up).
+test('the wait of a write for its replica: held, held after the reload, or lost', async () => {
+  interface Internals {
+    epoch: string;
+    applied: number;
+    isReadyNow: boolean;
+    loadStarts: number;
+    loadStart: number;
+    generation: number;
+    recent: unknown[];
+    remember(p: Position): void;
+    notify(): void;
+    awaitWrite(pos: Position, gen: number, replied: number): Promise<void>;
+  }
+  // A client whose map never gets past asking the name's kind: the test sets the replica's state.
+  const stub = {
+    keys: (n: string) => ({ meta: `${n}:meta`, state: `${n}:state` }),
+    signal: new AbortController().signal,
+    kind: () => new Promise(() => {}),
+    config: { logger: silentLogger },
+  } as unknown as Client;
+  const pos: Position = { epoch: 'e', seq: 8, entry: 'mine' };
+  const replica = (id: string): Internals => {
+    const m = new ReplicatedMap<string>(stub, 'm', { codec: codecs.utf8, verifyEvery: -1 }) as unknown as Internals;
+    m.epoch = 'e';
+    m.applied = 10;
+    m.isReadyNow = true;
+    m.loadStarts = 1;
+    m.loadStart = 1;
+    m.remember({ epoch: 'e', seq: 8, entry: id });
+    return m;
+  };
+  const wait = (m: Internals) => {
+    const w = { settled: false, err: undefined as unknown };
+    const p = m.awaitWrite(pos, 0, m.loadStarts).then(
+      () => void (w.settled = true),
+      (e) => void ((w.settled = true), (w.err = e)),
+    );
+    return { w, p };
+  };
+  const settled = async (w: { settled: boolean }) => {
+    await new Promise((res) => setTimeout(res, 100));
+    return w.settled;
+  };
+  const reload = (m: Internals, ...applied: string[]) => {
+    m.loadStarts++;
+    m.recent = [];
+    m.loadStart = m.loadStarts;
+    m.generation++;
+    m.applied = 9;
+    applied.forEach((id, i) => m.remember({ epoch: 'e', seq: 10 + i, entry: id }));
+    m.notify();
+  };
+
+  let d = wait(replica('mine'));
+  assert.equal(await settled(d.w), true, 'a replica holding the write: at once');
+  assert.equal(d.w.err, undefined);
+
+  let m = replica('lost-history');
+  d = wait(m);
+  assert.equal(await settled(d.w), false, 'returned while the replica held another write at the seq, on a history it had not reloaded');
+  reload(m); // at 9, below the write; then the new primary's 8 is the write
+  m.applied = 10;
+  m.remember(pos);
+  m.notify();
+  assert.equal(await settled(d.w), true, 'after the reload');
+  assert.equal(d.w.err, undefined);
+
+  m = replica('lost-history');
+  d = wait(m);
+  reload(m);
+  m.applied = 10;
+  m.remember({ epoch: 'e', seq: 8, entry: 'another' });
+  m.notify();
+  assert.equal(await settled(d.w), true, 'the reloaded replica holds another write at the seq');
+  assert.ok(d.w.err instanceof WriteLostError && d.w.err.seq === 8, String(d.w.err));
 });
