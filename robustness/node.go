@@ -332,15 +332,7 @@ func keyName(i int) string { return fmt.Sprintf("k%d", i) }
 
 // pause sleeps about mean (uniformly 0..2×mean), reporting false when ctx ends first.
 func pause(ctx context.Context, r *rand.Rand, mean time.Duration) bool {
-	d := time.Duration(r.Int64N(int64(2*mean) + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return wire.Sleep(ctx, time.Duration(r.Int64N(int64(2*mean)+1)))
 }
 
 func (n *node) rand(stream uint64) *rand.Rand {

@@ -185,7 +185,7 @@ func (n *node) probe(gen int, kind string, life, delay time.Duration, seed uint6
 	case evs != nil:
 		go func() {
 			defer close(done)
-			if !sleepCtx(ctx, delay) {
+			if !wire.Sleep(ctx, delay) {
 				return
 			}
 			for ev, err := range evs {
@@ -199,7 +199,7 @@ func (n *node) probe(gen int, kind string, life, delay time.Duration, seed uint6
 	default:
 		go func() {
 			defer close(done)
-			if !sleepCtx(ctx, delay) {
+			if !wire.Sleep(ctx, delay) {
 				return
 			}
 			for c, err := range chs {
@@ -213,7 +213,7 @@ func (n *node) probe(gen int, kind string, life, delay time.Duration, seed uint6
 	}
 
 	status, target := EndUnreached, channel.Position{}
-	if sleepCtx(ctx, life) {
+	if wire.Sleep(ctx, life) {
 		target, status = n.drain(ctx, name, st, done, rand.New(rand.NewPCG(seed, 0)))
 	}
 	cancel()
@@ -239,7 +239,7 @@ func (n *node) drain(ctx context.Context, name string, st *probeState, finished 
 			target = h
 			break
 		}
-		if time.Now().After(deadline) || !sleepCtx(ctx, time.Duration(50+r.IntN(100))*time.Millisecond) {
+		if time.Now().After(deadline) || !wire.Sleep(ctx, time.Duration(50+r.IntN(100))*time.Millisecond) {
 			return channel.Position{}, EndUnreached
 		}
 	}
@@ -330,19 +330,4 @@ func changeLine(c replmap.Change[string]) Line {
 		l.Key, l.Val, l.Del, l.Old = c.Key, c.Value, c.Deleted, c.OldVersion
 	}
 	return l
-}
-
-// sleepCtx sleeps d, reporting false when ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

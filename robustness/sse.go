@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 	gwnode "github.com/redisync/redisync/node"
 )
 
@@ -152,13 +153,13 @@ func (s *sseClient) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		gws := s.gateways()
 		if len(gws) == 0 {
-			sleepCtx(ctx, 100*time.Millisecond)
+			wire.Sleep(ctx, 100*time.Millisecond)
 			continue
 		}
 		g := gws[s.r.IntN(len(gws))]
 		life := 200*time.Millisecond + time.Duration(s.r.Int64N(int64(1800*time.Millisecond)))
 		s.session(ctx, g, life)
-		sleepCtx(ctx, time.Duration(s.r.Int64N(int64(150*time.Millisecond))))
+		wire.Sleep(ctx, time.Duration(s.r.Int64N(int64(150*time.Millisecond))))
 	}
 }
 
@@ -396,7 +397,7 @@ func (s *sseClient) waitFor(ctx context.Context, target channel.Position) error 
 		if p, ok := s.at(); ok && p == target {
 			return nil
 		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !wire.Sleep(ctx, 20*time.Millisecond) {
 			p, _ := s.at()
 			return errors.New(s.name + " at " + p.String() + ", target " + target.String())
 		}

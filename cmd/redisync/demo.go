@@ -190,17 +190,6 @@ func deleteDemoKeys(rc rueidis.Client, prefix string, errw io.Writer) {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // proxyFor starts a fault proxy in front of rc's Redis and returns it with url rewritten to
 // go through it.
 func proxyFor(rc rueidis.Client, url string) (*faultproxy.Proxy, string, error) {

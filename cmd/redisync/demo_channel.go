@@ -13,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisync/redisync/channel"
+	"github.com/redisync/redisync/internal/wire"
 	"github.com/redisync/redisync/redisconn"
 )
 
@@ -123,8 +124,8 @@ func runChannelDemo(ctx context.Context, g *globals, out, errw io.Writer, url, p
 		return fmt.Errorf("subscriber C could not subscribe: %w", ctx.Err())
 	}
 	fmt.Fprintf(out, "Subscriber C: plain SUBSCRIBE on %q, through the same proxy.\n", rawName)
-	if err := sleepCtx(ctx, demoSettle); err != nil {
-		return err
+	if !wire.Sleep(ctx, demoSettle) {
+		return ctx.Err()
 	}
 
 	// Publish at a steady pace, dropping B's and C's connections twice on the way.

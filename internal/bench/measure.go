@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redisync/redisync/internal/wire"
 )
 
 // Bounds of a measurement's preparation.
@@ -336,15 +338,12 @@ func (r *Runner) drain(ctx context.Context, tallies []*tally, published int64, s
 // now is the time since the Runner's base, the clock of the timestamps in messages.
 func (r *Runner) now() int64 { return int64(time.Since(r.base)) }
 
+// sleep waits d, returning ctx's error when it ends first.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !wire.Sleep(ctx, d) {
 		return ctx.Err()
 	}
+	return nil
 }
 
 // newSide computes what one side of a measurement achieved.

@@ -33,8 +33,14 @@ func Transient(ctx context.Context, err error) bool {
 // SleepBackoff waits before retry number attempt (0-based): 5 ms doubling up to 1 s. It
 // reports false when ctx ended first.
 func SleepBackoff(ctx context.Context, attempt int) bool {
-	d := 5 * time.Millisecond << min(attempt, 8)
-	d = min(d, time.Second)
+	return Sleep(ctx, min(5*time.Millisecond<<min(attempt, 8), time.Second))
+}
+
+// Sleep waits d, reporting false when ctx ends first (or has ended, for d <= 0).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
