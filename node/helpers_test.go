@@ -106,8 +106,20 @@ func (r reply) errorText() string {
 	return e.Error
 }
 
-// do sends a request and reads the whole answer. headers are name, value pairs.
+// do sends a request and reads the whole answer. headers are name, value pairs. A request
+// with a body says it is application/octet-stream, as a client would: a POST without the
+// token needs a non-simple type (a later Content-Type in headers wins).
 func do(t *testing.T, method, url string, body io.Reader, headers ...string) reply {
+	t.Helper()
+	if body != nil {
+		headers = append([]string{"Content-Type", "application/octet-stream"}, headers...)
+	}
+	return request(t, method, url, "", body, headers...)
+}
+
+// request sends method url with the given Host header (empty: the URL's) and headers (name,
+// value pairs), and reads the whole answer.
+func request(t *testing.T, method, url, host string, body io.Reader, headers ...string) reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -115,8 +127,8 @@ func do(t *testing.T, method, url string, body io.Reader, headers ...string) rep
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != nil { // as a client would: a POST without the token needs a non-simple type
-		req.Header.Set("Content-Type", "application/octet-stream")
+	if host != "" {
+		req.Host = host
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -11,31 +11,6 @@ import (
 	"time"
 )
 
-// request sends method url with the given Host header (empty: the URL's) and headers (name,
-// value pairs), and reads the answer.
-func request(t *testing.T, method, u, host string, body io.Reader, headers ...string) reply {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if host != "" {
-		req.Host = host
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{code: resp.StatusCode, hdr: resp.Header, body: string(b)}
-}
-
 // The Host header must name the node: a page of a site whose name was made to resolve to the
 // node's address (DNS rebinding) is refused, loopback names and the address itself are not.
 func TestNodeHostCheck(t *testing.T) {
