@@ -99,6 +99,7 @@ func OpenCache[V any](ctx context.Context, cl *channel.Client, name string, cfg 
 func (c *Cache[V]) Close() error {
 	c.cancel()
 	c.sub.Close()
+	c.w.group.close()
 	return nil
 }
 

@@ -24,9 +24,21 @@ type group struct {
 	maxBytes int             // of one call's keys and values
 	life     context.Context // ends with the Map (Close): so do the calls in flight
 
+	drains sync.WaitGroup // the drain goroutine, waited for by close
+
 	mu      sync.Mutex // guards the fields below
 	pending []*groupWrite
 	busy    bool // a caller or the drain goroutine is committing
+	closed  bool // no drain goroutine starts any more
+}
+
+// close waits for the drain goroutine, whose calls end with life, which the Map has ended.
+// Writes still queued when no goroutine may start get ErrClosed.
+func (g *group) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.drains.Wait()
 }
 
 // groupMaxWrites bounds the writes of one call.
@@ -68,11 +80,20 @@ func (g *group) write(ctx context.Context, args []string, size int) (wire.Writte
 		}
 		g.mu.Lock()
 		more := len(g.pending) > 0
-		g.busy = more
-		g.mu.Unlock()
-		if more {
-			go g.drain()
+		g.busy = more && !g.closed
+		if g.busy {
+			g.drains.Add(1) // under mu: close has not begun waiting
+			go func() {
+				defer g.drains.Done()
+				g.drain()
+			}()
+		} else {
+			for _, left := range g.pending {
+				left.finish(groupResult{err: ErrClosed})
+			}
+			g.pending = g.pending[:0]
 		}
+		g.mu.Unlock()
 	}
 	select {
 	case r := <-gw.done:

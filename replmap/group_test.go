@@ -140,3 +140,38 @@ func TestGroupRetryGetsTheFirstOutcomes(t *testing.T) {
 		t.Fatalf("head %v, %v: want 3 (the retry applied nothing)", head, err)
 	}
 }
+
+// Close ends the calls in flight and the writes queued behind them: every Write returns, and
+// Close does not wait for Redis to answer.
+func TestGroupCommitEndsWithClose(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	n := openNode(t, srv.URL(), newPrefix(), "m", Config[string]{Codec: String{}})
+	waitReady(t, n.m)
+	srv.Pause()
+	defer srv.Resume()
+	errs := make(chan error, 20)
+	for i := range cap(errs) {
+		go func() {
+			_, err := n.m.Set(context.Background(), fmt.Sprint("k", i), "v")
+			errs <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // one call in flight, the rest queued behind it
+	closed := make(chan struct{})
+	go func() { n.m.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a stalled Redis")
+	}
+	for range cap(errs) {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("a write pending at Close returned %v, want ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write pending at Close did not return")
+		}
+	}
+}

@@ -124,6 +124,7 @@ func (m *Map[V]) Name() string { return m.name }
 func (m *Map[V]) Close() error {
 	m.cancel()
 	<-m.done
+	m.w.group.close()
 	return nil
 }
 
