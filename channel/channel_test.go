@@ -289,7 +289,8 @@ func TestLostTailIsDetectedWhileIdle(t *testing.T) {
 
 	// Append message 4 with its pub/sub copy sent to a channel nobody listens to: the copy is lost.
 	k := pub.keysMust(t, "c")
-	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0", "tail"}
+	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0"}
+	args = append(args, wire.Pack([]byte("tail"))...)
 	if err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +383,8 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 	k := c.keysMust(t, "c")
 	run := func(token, data string) []string {
 		t.Helper()
-		args := []string{k.PubSub, "PUBLISH", "e1", token, "1", "60000", "0", "0", data}
+		args := []string{k.PubSub, "PUBLISH", "e1", token, "1", "60000", "0", "0"}
+		args = append(args, wire.Pack([]byte(data))...)
 		vs, err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).AsStrSlice()
 		if err != nil {
 			t.Fatal(err)
@@ -399,12 +401,46 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 		t.Fatalf("log holds %s entries, want 2", n)
 	}
 	// Tokens below the low-water mark are forgotten (every 16th call): the set stays small.
-	args := []string{k.PubSub, "PUBLISH", "e1", "17", "17", "60000", "0", "0", "c"}
+	args := []string{k.PubSub, "PUBLISH", "e1", "17", "17", "60000", "0", "0"}
+	args = append(args, wire.Pack([]byte("c"))...)
 	if err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).Error(); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := srv.Do("ZCARD", k.Idem("test")); n != "1" {
 		t.Fatalf("idempotency set holds %s tokens, want 1", n)
+	}
+}
+
+// The publish script takes the messages as COUNTS and DATA (wire.Pack); a call in another form
+// fails with an error naming the form, and writes nothing.
+func TestPublishScriptRejectsMalformedCounts(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	c, rc := newTestClient(t, srv.URL(), Config{})
+	k := c.keysMust(t, "c")
+	head := []string{k.PubSub, "PUBLISH", "e1", "0", "0", "60000", "0", "0"}
+	for _, more := range [][]string{
+		{"a"},            // the old form: one argument per message
+		{"a", "b", "c"},  // too many
+		{"0 1", "a"},     // no messages
+		{"1", "a"},       // no lengths
+		{"2 1  1", "ab"}, // two spaces
+		{"1 1 ", "a"},    // a trailing space
+		{"1 x", "a"},     // not a number
+		{"01 1", "a"},    // a leading zero in the count
+		{"-1 1", "a"},    // a sign
+	} {
+		err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, append(head, more...)).Error()
+		if err == nil || !strings.Contains(err.Error(), "COUNTS") {
+			t.Errorf("%q: err = %v, want one naming COUNTS", more, err)
+		}
+	}
+	if n, _ := srv.Do("DBSIZE"); n != "0" {
+		t.Fatalf("malformed calls wrote %s keys", n)
+	}
+	// An empty message is a message.
+	vs, err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, append(head, wire.Pack(nil, []byte("x"))...)).AsStrSlice()
+	if err != nil || vs[1] != "1" {
+		t.Fatalf("two messages, one empty: %v, %v", vs, err)
 	}
 }
 
@@ -555,7 +591,8 @@ func TestHoleInLiveSequenceIsFilledFromLog(t *testing.T) {
 	rec.waitMsgs(t, 3, 5*time.Second)
 
 	k := pub.keysMust(t, "c")
-	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0", "lost copy"}
+	args := []string{"nowhere", "PUBLISH", "epoch", "0", "0", "1000", "0", "0"}
+	args = append(args, wire.Pack([]byte("lost copy"))...)
 	if err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, args).Error(); err != nil {
 		t.Fatal(err)
 	}

@@ -192,13 +192,11 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 		})
 		defer stop()
 	}
-	var args []string
+	var msgs [][]byte
 	for _, r := range batch {
-		for _, m := range r.msgs {
-			args = append(args, string(m))
-		}
+		msgs = append(msgs, r.msgs...)
 	}
-	vs, entry, err := c.app.Append(ctx, wire.Publish, st.keys, nil, args)
+	vs, entry, err := c.app.Append(ctx, wire.Publish, st.keys, nil, wire.Pack(msgs...))
 	if err != nil && c.ctx.Err() != nil {
 		err = ErrClosed
 	}
@@ -213,10 +211,10 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 	}
 	appended := err == nil || errors.Is(err, ErrNotReplicated)
 	if appended {
-		c.stats.published.Add(uint64(len(args)))
+		c.stats.published.Add(uint64(len(msgs)))
 		c.stats.publishCalls.Add(1)
 		if !reply.Repeat { // a retry answered from the idempotency record: an old seq is expected
-			st.acknowledged(c, pos, uint64(len(args)))
+			st.acknowledged(c, pos, uint64(len(msgs)))
 		}
 	}
 	seq := pos.Seq

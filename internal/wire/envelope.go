@@ -92,3 +92,24 @@ func ChainID(w string) string {
 	}
 	return w
 }
+
+// Pack encodes messages as the publish script takes them (PROTOCOL.md section 2): COUNTS, the
+// number of messages and the length of each as the envelope's header writes them ("n l1 … ln"),
+// and DATA, the messages concatenated. Lua builds the envelope from the two with one
+// concatenation, where assembling many arguments would cost Redis more than the rest of the
+// script.
+func Pack(msgs ...[]byte) []string {
+	counts := strconv.AppendInt(make([]byte, 0, 4+5*len(msgs)), int64(len(msgs)), 10)
+	size := 0
+	for _, m := range msgs {
+		counts = append(counts, ' ')
+		counts = strconv.AppendInt(counts, int64(len(m)), 10)
+		size += len(m)
+	}
+	var body strings.Builder
+	body.Grow(size)
+	for _, m := range msgs {
+		body.Write(m)
+	}
+	return []string{string(counts), body.String()}
+}

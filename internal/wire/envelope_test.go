@@ -110,3 +110,15 @@ func TestDecodeEnvelopeRejectsATrailingSpace(t *testing.T) {
 		t.Fatalf("a valid header: %v", err)
 	}
 }
+
+func TestPackIsWhatTheEnvelopeHolds(t *testing.T) {
+	msgs := [][]byte{[]byte("hello"), nil, []byte("hi")}
+	got := Pack(msgs...)
+	if len(got) != 2 || got[0] != "3 5 0 2" || got[1] != "hellohi" {
+		t.Fatalf("Pack = %q", got)
+	}
+	env, err := DecodeEnvelope("rs2 e 7 1 id - " + got[0] + "\n" + got[1])
+	if err != nil || len(env.Data) != 3 || env.Data[0] != "hello" || env.Data[1] != "" || env.Data[2] != "hi" {
+		t.Fatalf("decoded %+v, %v", env, err)
+	}
+}

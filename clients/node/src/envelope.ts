@@ -83,3 +83,13 @@ export function encodeEnvelope(e: Envelope): Buffer {
   const head = `rs2 ${e.epoch} ${e.first} ${e.time} ${e.id || '-'} ${e.prev || '-'} ${e.data.length} ${e.data.map((d) => d.length).join(' ')}\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), ...e.data]);
 }
+
+/**
+ * packMessages encodes messages as the publish script takes them (PROTOCOL.md section 2):
+ * COUNTS, the number of messages and the length of each as the envelope's header writes them
+ * ("n l1 … ln"), and DATA, the messages concatenated.
+ */
+export function packMessages(msgs: (string | Buffer)[]): [string, Buffer] {
+  const bufs = msgs.map((m) => (typeof m === 'string' ? Buffer.from(m) : m));
+  return [[bufs.length, ...bufs.map((b) => b.length)].join(' '), Buffer.concat(bufs)];
+}

@@ -7,6 +7,7 @@ import { AbortError, ClosedError, KindError, RedisError, UnknownOutcomeError } f
 import type { Keys, Position } from './position';
 import { at } from './position';
 import { isReply, sleep, transient, wrongKind, backoff } from './retry';
+import { packMessages } from './envelope';
 import { Script, scripts } from './scripts';
 
 interface PubReq {
@@ -119,12 +120,12 @@ export class PubState {
       r.signal.addEventListener('abort', f, { once: true });
       cleanups.push(() => r.signal!.removeEventListener('abort', f));
     }
-    const args = batch.flatMap((r) => r.msgs);
+    const msgs = batch.flatMap((r) => r.msgs);
     const entry = randomID(); // the id of the log entry the call appends (a retry answered from the idempotency set names the same)
     try {
-      const vs = await execAppend(this.c, this, scripts().publish, [], args, ctl.signal, entry);
+      const vs = await execAppend(this.c, this, scripts().publish, [], packMessages(msgs), ctl.signal, entry);
       const pos = parsePublishReply(vs);
-      this.c.stats.published += args.length;
+      this.c.stats.published += msgs.length;
       this.c.stats.publishCalls++;
       let seq = pos.seq;
       for (const r of batch) {

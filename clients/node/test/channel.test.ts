@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, PARTED_WINDOW_MS, TooLargeError, UnknownOutcomeError, encodeEnvelope, silentLogger } from '../src';
+import { packMessages } from '../src/envelope';
 import { scripts } from '../src/scripts';
 import { RedisServer, freePort, newClient, rollback, uniquePrefix, waitFor } from './helpers';
 
@@ -47,7 +48,7 @@ test('a repeated token is answered from the idempotency set, not appended twice'
   const prefix = uniquePrefix('dup');
   const c = client(prefix);
   const k = c.keys('d');
-  const argv = [k.pubsub, 'PUBLISH', 'aaaaaaaaaaaaaaaa', '1', '1', '300000', '0', '0', 'once'];
+  const argv = [k.pubsub, 'PUBLISH', 'aaaaaaaaaaaaaaaa', '1', '1', '300000', '0', '0', ...packMessages(['once'])];
   const a = (await scripts().publish.run(c.redis, [k.meta, k.log, k.idem], argv)) as Buffer[];
   const b = (await scripts().publish.run(c.redis, [k.meta, k.log, k.idem], argv)) as Buffer[];
   assert.deepEqual(a.map(String).slice(1), ['1', '0']);
@@ -155,7 +156,7 @@ test('a lost tail is found by the idle check; twice in a row replaces the pub/su
   const k = c.keys('quiet');
   // Publish with the real script but announce on another pub/sub channel: the copy is "lost".
   const silent = async (msg: string, id: string) =>
-    scripts().publish.run(c.redis, [k.meta, k.log, `${k.idem}x`], [`${k.pubsub}-elsewhere`, 'PUBLISH', id, '0', '0', '300000', '0', '0', msg]);
+    scripts().publish.run(c.redis, [k.meta, k.log, `${k.idem}x`], [`${k.pubsub}-elsewhere`, 'PUBLISH', id, '0', '0', '300000', '0', '0', ...packMessages([msg])]);
   await silent('lost 1', '1111111111111111');
   await waitFor('the lost message, found by an idle head check', () => got.length === 1, 3000);
   assert.equal(c.stats.reconnects, 0);

@@ -83,23 +83,29 @@ local function now_ms()
   return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
 
--- envelope encodes data[1..n] (seqs first..first+n-1) as published and logged, in the entry
--- named id that follows the entry named prev.
-local function envelope(epoch, first, now, id, prev, data)
-  local lens = {}
-  for i = 1, #data do lens[i] = #data[i] end
-  return 'rs2 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' .. id .. ' ' ..
-    prev .. ' ' .. #data .. ' ' .. table.concat(lens, ' ') .. '\n' .. table.concat(data)
+-- pack returns what append takes for the messages data[1..n]: n, their lengths as the
+-- envelope's header writes them ("n l1 … ln"), and the messages concatenated.
+local function pack(data)
+  local lens = {#data}
+  for i = 1, #data do lens[i + 1] = #data[i] end
+  return #data, table.concat(lens, ' '), table.concat(data)
 end
 
--- append gives the n messages data[1..n] the next seqs and adds them to the log of channel ch
--- (from channel_state) as one entry "<first>-0" named id, holding the envelope (field e) and
--- the time (field t); moves the head and the tip to it; then trims the log. It returns the
--- first seq (a number) and the envelope.
-local function append(meta, log, ch, id, data, now)
-  local n = #data
+-- envelope encodes n messages (seqs first..first+n-1), given as counts ("n l1 … ln") and body
+-- (the messages concatenated), as published and logged, in the entry named id that follows the
+-- entry named prev.
+local function envelope(epoch, first, now, id, prev, counts, body)
+  return 'rs2 ' .. epoch .. ' ' .. string.format('%d', first) .. ' ' .. now .. ' ' .. id .. ' ' ..
+    prev .. ' ' .. counts .. '\n' .. body
+end
+
+-- append gives n messages (counts and body as for envelope) the next seqs and adds them to the
+-- log of channel ch (from channel_state) as one entry "<first>-0" named id, holding the
+-- envelope (field e) and the time (field t); moves the head and the tip to it; then trims the
+-- log. It returns the first seq (a number) and the envelope.
+local function append(meta, log, ch, id, n, counts, body, now)
   local first, last = ch.seq + 1, ch.seq + n
-  local env = envelope(ch.epoch, first, now, id, ch.tip, data)
+  local env = envelope(ch.epoch, first, now, id, ch.tip, counts, body)
   redis.call('XADD', log, string.format('%d-0', first), 'e', env, 't', now)
   redis.call('HSET', meta, 'seq', string.format('%d', last), 'tip', id)
   ch.seq, ch.tip = last, id

@@ -11,11 +11,17 @@ local lowwater = ARGV[5]          -- the producer's tokens below it cannot reach
 local idemttl = ARGV[6]           -- ms to remember the producer's tokens
 local maxlen = tonumber(ARGV[7])  -- retention for a channel that has none stored: messages kept,
 local maxage = tonumber(ARGV[8])  -- and ms; 0 for no limit
+local counts = ARGV[9]            -- "n l1 … ln": how many messages, and the length of each
+local body = ARGV[10]             -- the messages, concatenated
 if pubcmd ~= 'PUBLISH' and pubcmd ~= 'SPUBLISH' then
   return redis.error_reply('ERR PUBCMD must be PUBLISH or SPUBLISH, not ' .. tostring(pubcmd))
 end
-local data = {}
-for i = 9, #ARGV do data[#data + 1] = ARGV[i] end
+-- The caller's counts go into the envelope as they are: only their form is checked here, since
+-- adding up the lengths in Lua would cost more than the rest of the script.
+if #ARGV ~= 10 or not string.find(counts, '^[1-9]%d* [%d ]*%d$') or string.find(counts, '  ', 1, true) then
+  return redis.error_reply('ERR publish takes COUNTS ("n l1 ... ln") and DATA after MAXAGE; nothing was written')
+end
+local n = tonumber(string.match(counts, '^%d+'))
 
 check_acl(append_acl(meta, log, idem, token, pubcmd, pubchan))
 local ch = channel_state(meta, log, 'channel', id, maxlen, maxage)
@@ -25,7 +31,7 @@ if seen then
   return {epoch, seen, '1'}
 end
 local now = now_ms()
-local first, env = append(meta, log, ch, id, data, now)
+local first, env = append(meta, log, ch, id, n, counts, body, now)
 remember_token(idem, token, epoch, first, lowwater, idemttl)
 redis.call(pubcmd, pubchan, env)
 return {epoch, string.format('%d', first), '0'}

@@ -152,7 +152,8 @@ end
 
 redis.call('HSET', meta, 'dx', string.format('%d', dx), 'dy', string.format('%d', dy), 'n', string.format('%d', count))
 local now = now_ms()
-local first, env = append(meta, log, ch, id, records, now)
+local n, counts, body = pack(records)
+local first, env = append(meta, log, ch, id, n, counts, body, now)
 local sfirst = string.format('%d', first)
 if group then
   local coded = {}
