@@ -27,17 +27,19 @@ end
 
 -- channel_state checks that the name holds kind ("channel" or "map") and returns the state of
 -- its log: epoch, fresh (it had no epoch), seq (the head), tip (the id of the newest entry, "-"
--- when unknown) and the retention stored with it (maxlen messages, maxage ms; 0: no limit). A
--- channel without an epoch starts a new history whose epoch is id (whatever log is left belongs
--- to a lost history). A channel without a stored kind or retention adopts kind and the caller's
--- maxlen and maxage. Nothing is written before the kind is checked.
+-- when unknown) and the retention stored with it (maxlen messages, maxage ms; 0: no limit); for
+-- a map also its digest (dx, dy, count). A channel without an epoch starts a new history whose
+-- epoch is id (whatever log is left belongs to a lost history; a map's digest starts at 0). A
+-- channel without a stored kind or retention adopts kind and the caller's maxlen and maxage.
+-- Nothing is written before the kind is checked.
 local function channel_state(meta, log, kind, id, maxlen, maxage)
-  local m = redis.call('HMGET', meta, 'epoch', 'kind', 'maxlen', 'maxage', 'seq', 'tip')
+  local m = redis.call('HMGET', meta, 'epoch', 'kind', 'maxlen', 'maxage', 'seq', 'tip', 'dx', 'dy', 'n')
   if m[2] and m[2] ~= kind then
     error({err = 'WRONGKIND ' .. m[2]})
   end
   local ch = {epoch = m[1], fresh = false, seq = tonumber(m[5] or '0'), tip = m[6] or '-',
-    maxlen = maxlen, maxage = maxage}
+    maxlen = maxlen, maxage = maxage,
+    dx = tonumber(m[7] or '0'), dy = tonumber(m[8] or '0'), count = tonumber(m[9] or '0')}
   local set = {}
   if not ch.epoch then
     redis.call('DEL', log)
@@ -45,6 +47,12 @@ local function channel_state(meta, log, kind, id, maxlen, maxage)
     set[#set + 1] = 'epoch'; set[#set + 1] = id
     set[#set + 1] = 'seq'; set[#set + 1] = '0'
     set[#set + 1] = 'tip'; set[#set + 1] = '-'
+    if kind == 'map' then
+      ch.dx, ch.dy, ch.count = 0, 0, 0
+      set[#set + 1] = 'dx'; set[#set + 1] = '0'
+      set[#set + 1] = 'dy'; set[#set + 1] = '0'
+      set[#set + 1] = 'n'; set[#set + 1] = '0'
+    end
   end
   if not m[2] then
     set[#set + 1] = 'kind'; set[#set + 1] = kind
@@ -102,12 +110,13 @@ end
 -- append gives n messages (counts and body as for envelope) the next seqs and adds them to the
 -- log of channel ch (from channel_state) as one entry "<first>-0" named id, holding the
 -- envelope (field e) and the time (field t); moves the head and the tip to it; then trims the
--- log. It returns the first seq (a number) and the envelope.
-local function append(meta, log, ch, id, n, counts, body, now)
+-- log. The fields and values in more (a list, or nil) are set in meta along with the head. It
+-- returns the first seq (a number) and the envelope.
+local function append(meta, log, ch, id, n, counts, body, now, more)
   local first, last = ch.seq + 1, ch.seq + n
   local env = envelope(ch.epoch, first, now, id, ch.tip, counts, body)
   redis.call('XADD', log, string.format('%d-0', first), 'e', env, 't', now)
-  redis.call('HSET', meta, 'seq', string.format('%d', last), 'tip', id)
+  redis.call('HSET', meta, 'seq', string.format('%d', last), 'tip', id, unpack(more or {}))
   ch.seq, ch.tip = last, id
   local maxlen, maxage = ch.maxlen, ch.maxage
   -- Retention by length, checked each time the head crosses a multiple of 256: drop the entries

@@ -58,7 +58,6 @@ local ch = channel_state(meta, log, 'map', id, maxlen, maxage)
 local epoch = ch.epoch
 if ch.fresh then
   redis.call('DEL', state)
-  redis.call('HSET', meta, 'dx', '0', 'dy', '0', 'n', '0')
 end
 local seen, recorded = applied_seq(idem, token, epoch)
 if seen then
@@ -76,8 +75,7 @@ local function lanes(ver, key)
   return tonumber(string.sub(h, 1, 12), 16), tonumber(string.sub(h, 13, 24), 16)
 end
 
-local d = redis.call('HMGET', meta, 'dx', 'dy', 'n')
-local dx, dy, count = tonumber(d[1] or '0'), tonumber(d[2] or '0'), tonumber(d[3] or '0')
+local dx, dy, count = ch.dx, ch.dy, ch.count
 local records, results = {}, {}
 
 -- apply applies write w at seq (a number), or returns why not: "conflict I VER" (I 1-based)
@@ -150,10 +148,10 @@ if #records == 0 then
   return {epoch, '0', 'conflict', i, ver}
 end
 
-redis.call('HSET', meta, 'dx', string.format('%d', dx), 'dy', string.format('%d', dy), 'n', string.format('%d', count))
 local now = now_ms()
 local n, counts, body = pack(records)
-local first, env = append(meta, log, ch, id, n, counts, body, now)
+local first, env = append(meta, log, ch, id, n, counts, body, now,
+  {'dx', string.format('%d', dx), 'dy', string.format('%d', dy), 'n', string.format('%d', count)})
 local sfirst = string.format('%d', first)
 if group then
   local coded = {}
