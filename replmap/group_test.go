@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,5 +174,37 @@ func TestGroupCommitEndsWithClose(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a write pending at Close did not return")
 		}
+	}
+}
+
+// A reply to a group of writes that does not have the protocol's form is an error matching
+// wire.ErrMalformed, naming the reply.
+func TestMalformedGroupReply(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	n := openNode(t, srv.URL(), newPrefix(), "m", Config[string]{Codec: String{}})
+	ctx := context.Background()
+	for _, reply := range []string{
+		"{'e', '1', 'group', 'ok'}",                 // one outcome for two writes
+		"{'e', '1', 'group', 'ok', 'bogus'}",        // an unknown outcome
+		"{'e', 'x', 'group', 'ok', 'ok'}",           // not a seq
+		"{'e', '1', 'single', 'ok', 'ok'}",          // not a group
+		"{'e', '1', 'group', 'ok', 'conflict 2 1'}", // an operation the write does not have
+		"{'e', '1', 'group', 'ok', 'conflict 1'}",   // no version
+	} {
+		vs, err := n.cl.Redis().Do(ctx, n.cl.Redis().B().Eval().Script("return "+reply).Numkeys(0).Build()).ToArray()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wire.ParseWriteGroup(vs, []int{1, 1}); !errors.Is(err, wire.ErrMalformed) || !strings.Contains(err.Error(), "write script returned") {
+			t.Errorf("%s: err = %v, want ErrMalformed naming the reply", reply, err)
+		}
+	}
+	vs, err := n.cl.Redis().Do(ctx, n.cl.Redis().B().Eval().Script("return {'e', '4', 'group', 'conflict 1 3', 'ok'}").Numkeys(0).Build()).ToArray()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := wire.ParseWriteGroup(vs, []int{1, 1})
+	if err != nil || ws[0].Status != wire.WriteConflict || ws[0].Actual != 3 || ws[1].Seq != 4 {
+		t.Fatalf("a conflict then a write: %v, %v", ws, err)
 	}
 }

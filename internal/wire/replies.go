@@ -86,36 +86,40 @@ func ParseWrite(vs []rueidis.RedisMessage, nops int) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	bad := fmt.Errorf("write script returned %q", s)
 	if len(s) < 3 {
-		return Written{}, bad
+		return Written{}, malformedWrite(s)
 	}
 	w := Written{Epoch: s[0]}
 	if w.Seq, err = seqOf("write script", s[1]); err != nil {
-		return Written{}, bad
+		return Written{}, malformedWrite(s)
 	}
 	switch s[2] {
 	case "ok", "dup":
 		if len(s) != 3 || w.Seq == 0 {
-			return Written{}, bad
+			return Written{}, malformedWrite(s)
 		}
 		w.Status = WriteOK
 	case "notfound":
 		w.Status = WriteNotFound
 	case "conflict":
 		if len(s) != 5 {
-			return Written{}, bad
+			return Written{}, malformedWrite(s)
 		}
 		i, err1 := strconv.Atoi(s[3])
 		actual, err2 := strconv.ParseUint(s[4], 10, 64)
 		if err1 != nil || err2 != nil || i < 1 || i > nops {
-			return Written{}, bad
+			return Written{}, malformedWrite(s)
 		}
 		w.Status, w.Index, w.Actual = WriteConflict, i-1, actual
 	default:
-		return Written{}, bad
+		return Written{}, malformedWrite(s)
 	}
 	return w, nil
+}
+
+// malformedWrite is the error of a write script's reply s that does not have the protocol's form.
+func malformedWrite(s []string) error {
+	return fmt.Errorf("%w: write script returned %q", ErrMalformed, s)
 }
 
 // ParseWriteGroup parses the write script's reply to a group of writes: [epoch, FIRST, "group",
@@ -126,32 +130,35 @@ func ParseWriteGroup(vs []rueidis.RedisMessage, nops []int) ([]Written, error) {
 	if err != nil {
 		return nil, err
 	}
-	bad := fmt.Errorf("write script returned %q", s)
 	if len(s) != 3+len(nops) || s[2] != "group" {
-		return nil, bad
+		return nil, malformedWrite(s)
 	}
 	next, err := seqOf("write script", s[1])
 	if err != nil {
-		return nil, bad
+		return nil, malformedWrite(s)
 	}
 	out := make([]Written, len(nops))
 	for i, r := range s[3:] {
 		w := Written{Epoch: s[0]}
-		switch f := strings.Fields(r); {
+		switch {
 		case r == "ok" && next > 0:
 			w.Seq, w.Status = next, WriteOK
 			next++
 		case r == "notfound":
 			w.Status = WriteNotFound
-		case len(f) == 3 && f[0] == "conflict":
+		case strings.HasPrefix(r, "conflict "):
+			f := strings.Fields(r)
+			if len(f) != 3 {
+				return nil, malformedWrite(s)
+			}
 			idx, err1 := strconv.Atoi(f[1])
 			actual, err2 := strconv.ParseUint(f[2], 10, 64)
 			if err1 != nil || err2 != nil || idx < 1 || idx > nops[i] {
-				return nil, bad
+				return nil, malformedWrite(s)
 			}
 			w.Status, w.Index, w.Actual = WriteConflict, idx-1, actual
 		default:
-			return nil, bad
+			return nil, malformedWrite(s)
 		}
 		out[i] = w
 	}
