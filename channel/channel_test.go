@@ -411,8 +411,9 @@ func TestRetriedPublishIsAppendedOnce(t *testing.T) {
 	}
 }
 
-// The publish script takes the messages as COUNTS and DATA (wire.Pack); a call in another form
-// fails with an error naming the form, and writes nothing.
+// The publish script takes the messages as COUNTS and DATA (wire.Pack); a call in another form,
+// or whose lengths do not describe DATA, fails with an error naming COUNTS and writes nothing:
+// no call appends a log entry that subscribers cannot read.
 func TestPublishScriptRejectsMalformedCounts(t *testing.T) {
 	srv := startRedis(t, redistest.Options{})
 	c, rc := newTestClient(t, srv.URL(), Config{})
@@ -428,6 +429,10 @@ func TestPublishScriptRejectsMalformedCounts(t *testing.T) {
 		{"1 x", "a"},     // not a number
 		{"01 1", "a"},    // a leading zero in the count
 		{"-1 1", "a"},    // a sign
+		{"1 2", "a"},     // lengths that add up to more than DATA
+		{"1 1", "ab"},    // or to less
+		{"2 1", "a"},     // fewer lengths than messages
+		{"1 1 0", "a"},   // more lengths than messages
 	} {
 		err := wire.Publish.Exec(context.Background(), rc, []string{k.Meta, k.Log, k.Idem("test")}, append(head, more...)).Error()
 		if err == nil || !strings.Contains(err.Error(), "COUNTS") {

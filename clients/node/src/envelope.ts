@@ -80,8 +80,8 @@ export function decodeEnvelope(msg: Buffer): Envelope | undefined {
 
 /** encodeEnvelope writes an envelope of version 2 (for tests: publishing goes through the scripts). */
 export function encodeEnvelope(e: Envelope): Buffer {
-  const head = `rs2 ${e.epoch} ${e.first} ${e.time} ${e.id || '-'} ${e.prev || '-'} ${e.data.length} ${e.data.map((d) => d.length).join(' ')}\n`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), ...e.data]);
+  const [counts, body] = packMessages(e.data);
+  return Buffer.concat([Buffer.from(`rs2 ${e.epoch} ${e.first} ${e.time} ${e.id || '-'} ${e.prev || '-'} ${counts}\n`, 'latin1'), body]);
 }
 
 /**

@@ -16,12 +16,16 @@ local body = ARGV[10]             -- the messages, concatenated
 if pubcmd ~= 'PUBLISH' and pubcmd ~= 'SPUBLISH' then
   return redis.error_reply('ERR PUBCMD must be PUBLISH or SPUBLISH, not ' .. tostring(pubcmd))
 end
--- The caller's counts go into the envelope as they are: only their form is checked here, since
--- adding up the lengths in Lua would cost more than the rest of the script.
-if #ARGV ~= 10 or not string.find(counts, '^[1-9]%d* [%d ]*%d$') or string.find(counts, '  ', 1, true) then
-  return redis.error_reply('ERR publish takes COUNTS ("n l1 ... ln") and DATA after MAXAGE; nothing was written')
+-- The envelope takes the caller's counts as they are, so they must describe body exactly: a
+-- log entry that does not parse would stop every subscriber that reaches it.
+local n, k, total = nil, 0, 0
+if #ARGV == 10 and string.find(counts, '^[1-9]%d* [%d ]*%d$') and not string.find(counts, '  ', 1, true) then
+  n = tonumber(string.match(counts, '^%d+'))
+  for l in string.gmatch(counts, '%d+') do total = total + l; k = k + 1 end
 end
-local n = tonumber(string.match(counts, '^%d+'))
+if not n or k ~= n + 1 or total - n ~= #body then
+  return redis.error_reply('ERR publish takes COUNTS ("n l1 ... ln", lengths adding up to the bytes of DATA) and DATA after MAXAGE; nothing was written')
+end
 
 check_acl(append_acl(meta, log, idem, token, pubcmd, pubchan))
 local ch = channel_state(meta, log, 'channel', id, maxlen, maxage)
