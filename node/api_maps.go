@@ -285,6 +285,10 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]by
 // writeFailure answers a write that failed for another reason than its precondition.
 func (n *Node) writeFailure(w http.ResponseWriter, r *http.Request, err error, what string) {
 	switch {
+	case errors.Is(err, replmap.ErrWriteLost):
+		w.Header().Set("Retry-After", "1")
+		writeErrorf(w, http.StatusServiceUnavailable, "%s: Redis acknowledged it, then lost it (a failover, or Redis lost its data); nothing of it remains, write again: %v",
+			what, err)
 	case errors.Is(err, channel.ErrWrongKind):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, replmap.ErrInvalid), errors.Is(err, channel.ErrTooLarge), errors.Is(err, channel.ErrInvalidName):

@@ -3,11 +3,15 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redisync/redisync/internal/wire"
+	"github.com/redisync/redisync/replmap"
 )
 
 // A client that delivered messages a failover then lost resumes with the id of the last one.
@@ -90,5 +94,18 @@ func TestNodeSSEResumeAfterALostHistory(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A map write that Redis acknowledged and then lost is answered 503 with Retry-After, saying
+// so, not as a refusal of Redis: the client is to write again.
+func TestWriteLostAnswer(t *testing.T) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPut, "/v1/maps/m/keys/k", nil)
+	err := fmt.Errorf("%w: e:8", replmap.ErrWriteLost)
+	(&Node{}).writeFailure(rec, req, err, `write to map "m"`)
+	body := rec.Body.String()
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(body, "lost") || !strings.Contains(body, "write again") {
+		t.Fatalf("answer %d, Retry-After %q, body %s; want 503 with Retry-After, saying the write was lost", rec.Code, rec.Header().Get("Retry-After"), body)
 	}
 }

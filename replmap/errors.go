@@ -19,9 +19,10 @@ var (
 	// key, an oversized value, an empty batch.
 	ErrInvalid = errors.New("replmap: invalid write")
 	// ErrWriteLost is returned, with its seq, by a write that Redis applied and acknowledged and
-	// then lost: a failover to a replica that had not received it (asynchronous replication).
-	// The replica, reloaded from the new primary, holds another write at that seq. Nothing of
-	// the write remains; write again if it still matters.
+	// then lost: a failover to a replica that had not received it (asynchronous replication),
+	// which then gave that seq to another write or has not reached it, or a loss of the map's
+	// whole history (a new epoch). Nothing of the write remains; write again if it still
+	// matters.
 	ErrWriteLost = errors.New("replmap: write lost by a failover after it was acknowledged")
 	// ErrClosed is returned by calls on a closed Map.
 	ErrClosed = errors.New("replmap: map closed")

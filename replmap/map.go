@@ -31,21 +31,20 @@ type Map[V any] struct {
 	sub    atomic.Pointer[channel.Subscription]
 	opened time.Time
 
-	mu         sync.RWMutex // guards the fields below
-	entries    map[string]entry[V]
-	bad        map[string]error // keys whose value did not decode
-	digest     Digest
-	epoch      string
-	applied    uint64    // seq of the last change applied (or of the snapshot)
-	appliedID  string    // id of the log entry holding applied, when known
-	recent     []applied // the changes applied most recently, since the snapshot (write.go)
-	loadStart  uint64    // which snapshot read the replica holds: loadStarts when it began
-	readyAt    uint64    // the replica is current once applied reaches it
-	ready      bool
-	fault      error                // why the replica cannot load: the name is not a map's; nil otherwise
-	generation uint64               // snapshots loaded so far
-	changed    chan struct{}        // closed and replaced whenever applied moves
-	wants      map[uint64][]capture // digests asked for by Verify, by seq
+	mu        sync.RWMutex // guards the fields below
+	entries   map[string]entry[V]
+	bad       map[string]error // keys whose value did not decode
+	digest    Digest
+	epoch     string
+	applied   uint64    // seq of the last change applied (or of the snapshot)
+	appliedID string    // id of the log entry holding applied, when known
+	recent    []applied // the changes applied most recently, since the snapshot (write.go)
+	loadStart uint64    // which snapshot read the replica holds: loadStarts when it began
+	readyAt   uint64    // the replica is current once applied reaches it
+	ready     bool
+	fault     error                // why the replica cannot load: the name is not a map's; nil otherwise
+	changed   chan struct{}        // closed and replaced whenever applied moves
+	wants     map[uint64][]capture // digests asked for by Verify, by seq
 
 	loadStarts atomic.Uint64 // snapshot reads begun
 

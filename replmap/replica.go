@@ -105,7 +105,6 @@ func (m *Map[V]) bootstrap(ctx context.Context) (channel.Position, error) {
 	oldEpoch := m.epoch
 	m.epoch, m.applied, m.appliedID, m.readyAt = first.Epoch, first.Seq, first.Entry, last.Seq
 	m.recent, m.loadStart = m.recent[:0], started
-	m.generation++
 	if m.applied >= m.readyAt {
 		m.ready = true
 	}

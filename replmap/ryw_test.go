@@ -99,8 +99,9 @@ func TestReadYourWritesAcrossALostHistory(t *testing.T) {
 }
 
 // The wait of a write for its replica, step by step: held at once; on the lost history, held
-// once the replica has reloaded; and lost, once the reloaded replica holds another write at
-// its seq (it returns ErrWriteLost rather than wait until the caller gives up).
+// once the replica has reloaded below the write and applied it; and lost, once the reloaded
+// replica holds another write at its seq (it returns ErrWriteLost rather than wait until the
+// caller gives up).
 func TestAwaitWrite(t *testing.T) {
 	pos := channel.Position{Epoch: "e", Seq: 8, Entry: "mine"}
 	replica := func(id string) *Map[string] {
@@ -113,16 +114,13 @@ func TestAwaitWrite(t *testing.T) {
 	}
 	await := func(m *Map[string]) chan error {
 		done, replied := make(chan error, 1), m.loadStarts.Load()
-		go func() { done <- m.awaitWrite(context.Background(), pos, 0, replied) }()
+		go func() { done <- m.awaitWrite(context.Background(), pos, replied) }()
 		return done
 	}
-	reload := func(m *Map[string], applied ...string) {
+	reload := func(m *Map[string]) {
 		m.mu.Lock()
 		m.loadStarts.Add(1)
-		m.recent, m.loadStart, m.generation, m.applied = nil, m.loadStarts.Load(), m.generation+1, 9
-		for i, id := range applied {
-			m.rememberLocked(channel.Position{Epoch: "e", Seq: 10 + uint64(i), Entry: id})
-		}
+		m.recent, m.loadStart, m.applied = nil, m.loadStarts.Load(), 7 // below the write
 		m.notifyLocked()
 		m.mu.Unlock()
 	}
@@ -144,7 +142,7 @@ func TestAwaitWrite(t *testing.T) {
 	if _, ok := settled(done); ok {
 		t.Fatal("returned while the replica held another write at the seq, on a history it had not reloaded")
 	}
-	reload(m) // at 9, below the write; then the new primary's 8 is the write
+	reload(m) // then the new primary's 8 is the write
 	m.mu.Lock()
 	m.applied = 10
 	m.rememberLocked(pos)
@@ -164,5 +162,87 @@ func TestAwaitWrite(t *testing.T) {
 	m.mu.Unlock()
 	if err, ok := settled(done); !ok || !errors.Is(err, ErrWriteLost) {
 		t.Fatalf("the reloaded replica holds another write at the seq: %v, returned %v; want ErrWriteLost", err, ok)
+	}
+}
+
+// A replica that has reloaded past a write's seq has no record of which write it applied
+// there; the write's wait asks the log in Redis: held if the log's entry at that seq is the
+// write's, lost if it is another write's, or if Redis lost the map's history since.
+func TestAwaitWriteAsksTheLog(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	prefix := newPrefix()
+	a := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}, VerifyEvery: -1})
+	b := openNode(t, srv.URL(), prefix, "m", Config[string]{Codec: String{}, VerifyEvery: -1})
+	waitReady(t, a.m)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	set := func(n node[string], key, val string) {
+		t.Helper()
+		if _, err := n.m.Set(ctx, key, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// sent writes key on a without waiting for the replica, as Write does before its wait.
+	sent := func(key string) (channel.Position, uint64) {
+		t.Helper()
+		pos, err := write(ctx, a.m.w, []Op[string]{{Key: key, Value: "mine"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.m.WaitFor(ctx, pos.Seq); err != nil {
+			t.Fatal(err)
+		}
+		return pos, a.m.loadStarts.Load()
+	}
+	// reloadPast has a's replica load a snapshot at seq or later, which records no write.
+	reloadPast := func(seq uint64) {
+		t.Helper()
+		if err := a.m.WaitFor(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+		n := a.m.Stats().Snapshots
+		a.m.reload()
+		waitLong(t, func() bool { return a.m.Stats().Snapshots > n && a.m.Ready() && a.m.Position().Seq >= seq })
+	}
+	await := func(pos channel.Position, replied uint64) error {
+		t.Helper()
+		a.m.mu.RLock()
+		v := a.m.verdictLocked(pos, replied)
+		a.m.mu.RUnlock()
+		if v != writeAsk {
+			t.Fatalf("the replica, reloaded past %s, tells %d of it by itself; want it to ask the log", pos, v)
+		}
+		return a.m.awaitWrite(ctx, pos, replied)
+	}
+
+	for i := 1; i <= 7; i++ {
+		set(b, fmt.Sprintf("k%d", i), "old")
+	}
+	mine, replied := sent("k8")
+	if mine.Seq != 8 {
+		t.Fatalf("the write took seq %d, want 8", mine.Seq)
+	}
+	rc := b.cl.Redis()
+	rollbackMap(t, srv, rc, prefix, "m", 7, "k8")
+	set(b, "k8", "other")
+	set(b, "k9", "other")
+	reloadPast(9)
+	if err := await(mine, replied); !errors.Is(err, ErrWriteLost) {
+		t.Fatalf("the log holds another write at the write's seq: %v; want ErrWriteLost", err)
+	}
+
+	kept, replied := sent("k10")
+	reloadPast(kept.Seq)
+	if err := await(kept, replied); err != nil {
+		t.Fatalf("the log holds the write at its seq: %v; want nil", err)
+	}
+
+	if _, err := srv.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	set(b, "k1", "fresh") // a new epoch
+	waitLong(t, func() bool { p := a.m.Position(); return a.m.Ready() && p.Epoch != kept.Epoch && p.Epoch != "" })
+	if err := a.m.awaitWrite(ctx, kept, replied); !errors.Is(err, ErrWriteLost) {
+		t.Fatalf("Redis lost the map's history after the write: %v; want ErrWriteLost", err)
 	}
 }

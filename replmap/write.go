@@ -61,52 +61,123 @@ func (m *Map[V]) CompareAndDelete(ctx context.Context, key string, ver uint64) (
 // (group commit), each applied on its own with its own guards, seq and outcome.
 // With the channel client's Config.MinReplicas, a write that fewer replicas confirmed in time
 // returns its seq with an error matching channel.ErrNotReplicated: it was applied on the
-// primary, and may or may not survive a failover. A write that Redis acknowledged and a
-// failover then lost returns its seq with an error matching ErrWriteLost, once the replica has
-// reloaded from the new primary and holds another write at that seq.
+// primary, and may or may not survive a failover. A write that Redis acknowledged and then
+// lost returns its seq with an error matching ErrWriteLost, once the new history shows it: the
+// log holds another write at that seq, or stands below it, or Redis lost the map's history
+// (a new epoch).
 func (m *Map[V]) Write(ctx context.Context, ops ...Op[V]) (uint64, error) {
 	if err := m.ctx.Err(); err != nil {
 		return 0, ErrClosed
 	}
-	m.mu.RLock()
-	gen := m.generation
-	m.mu.RUnlock()
 	pos, err := write(ctx, m.w, ops)
 	if err != nil || m.cfg.NoWaitOnWrite {
 		return pos.Seq, err // with channel.ErrNotReplicated, the write's seq too
 	}
 	replied := m.loadStarts.Load() // snapshot reads begun later are of the history after the reply
-	return pos.Seq, m.awaitWrite(ctx, pos, gen, replied)
+	return pos.Seq, m.awaitWrite(ctx, pos, replied)
 }
 
-// awaitWrite waits until the replica holds the write at pos (read-your-writes), or has been
-// reloaded in another epoch (Redis lost the write meanwhile). gen is the snapshot generation
-// before the write was sent, replied the count of snapshot reads begun when its reply came.
+// What the replica tells of a write it waits for (awaitWrite).
+type writeVerdict int
+
+const (
+	writePending writeVerdict = iota // not yet: the replica is behind, or may stand on a lost history
+	writeHeld                        // the replica applied this very write
+	writeLost                        // the history after the reply does not hold it
+	writeAsk                         // the replica stands past it without a record of it: ask the log
+)
+
+// awaitWrite waits until the replica holds the write at pos (read-your-writes), or finds that
+// the current history does not hold it: ErrWriteLost. replied is the count of snapshot reads
+// begun when the write's reply came; a snapshot begun later reads the history after the reply.
 //
 // A replica at or past pos.Seq holds the write only if it applied this very entry there:
 // after a failover that lost writes, it may stand on the lost history, under the same seqs,
-// until it finds out and reloads. Once it applies another write at pos.Seq over a snapshot
-// read after the reply, the current history does not hold this write: ErrWriteLost.
-func (m *Map[V]) awaitWrite(ctx context.Context, pos channel.Position, gen, replied uint64) error {
-	lost := false
-	err := m.waitUntil(ctx, func() bool {
-		if !m.ready {
-			return false
+// until it finds out and reloads. The write is lost once the replica applies another entry at
+// pos.Seq over a snapshot read after the reply, or holds such a snapshot of another epoch
+// (Redis lost its data). A replica that stands past pos.Seq without a record of what it
+// applied there (it reloaded past it, or applied more than it remembers since) cannot tell:
+// the log in Redis is asked which entry holds pos.Seq.
+func (m *Map[V]) awaitWrite(ctx context.Context, pos channel.Position, replied uint64) error {
+	for attempt := 0; ; attempt++ {
+		var v writeVerdict
+		if err := m.waitUntil(ctx, func() bool {
+			v = m.verdictLocked(pos, replied)
+			return v != writePending
+		}); err != nil {
+			return err
 		}
-		if m.generation > gen && m.epoch != pos.Epoch {
-			return true
+		if v == writeAsk {
+			var err error
+			if v, err = m.askLog(ctx, pos); err != nil {
+				if !wire.Transient(ctx, err) {
+					return fmt.Errorf("replmap: write at %s applied; reading the log to confirm it failed: %w", pos, err)
+				}
+				if !wire.SleepBackoff(ctx, attempt) {
+					return ctx.Err()
+				}
+				continue
+			}
 		}
-		if m.epoch != pos.Epoch || m.applied < pos.Seq {
-			return false
+		if v == writeLost {
+			return fmt.Errorf("%w: %s", ErrWriteLost, pos)
 		}
-		held, other := m.holdsLocked(pos)
-		lost = !held && other.snap > replied
-		return held || lost
-	})
-	if err == nil && lost {
-		err = fmt.Errorf("%w: %s", ErrWriteLost, pos)
+		return nil
 	}
-	return err
+}
+
+// verdictLocked is what the replica, as it stands, tells of the write at pos (awaitWrite).
+func (m *Map[V]) verdictLocked(pos channel.Position, replied uint64) writeVerdict {
+	switch {
+	case !m.ready:
+		return writePending
+	case m.epoch != pos.Epoch:
+		if m.loadStart > replied {
+			return writeLost
+		}
+		return writePending
+	case m.applied < pos.Seq:
+		return writePending
+	case pos.Entry == "":
+		return writeHeld // nothing to check it by
+	}
+	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].seq >= pos.Seq })
+	if i == len(m.recent) || m.recent[i].seq != pos.Seq {
+		return writeAsk
+	}
+	switch a := m.recent[i]; {
+	case a.id == pos.Entry:
+		return writeHeld
+	case a.snap > replied:
+		return writeLost
+	}
+	return writePending
+}
+
+// askLog reads which entry of the map's log holds pos.Seq, after the write's reply: the write
+// is lost if the log is of another epoch, stands below pos.Seq (it was rewound), or holds
+// another entry there, and held otherwise. A log that no longer holds pos.Seq (trimmed by
+// retention meanwhile) cannot tell; the write then counts as held.
+func (m *Map[V]) askLog(ctx context.Context, pos channel.Position) (writeVerdict, error) {
+	vs, err := wire.Fetch.Exec(ctx, m.cl.Redis(), []string{m.w.k.Meta, m.w.k.Log},
+		[]string{strconv.FormatUint(pos.Seq, 10), "1", strconv.Itoa(m.cl.Config().MaxEnvelopeBytes), string(channel.KindMap)}).ToArray()
+	if err != nil {
+		return writePending, wire.AsKindError(err, m.name, channel.KindMap)
+	}
+	f, err := wire.ParseFetch(vs)
+	if err != nil {
+		return writePending, err
+	}
+	if f.Epoch != pos.Epoch || f.Head < pos.Seq {
+		return writeLost, nil
+	}
+	if len(f.Entries) == 0 || f.Entries[0].First > pos.Seq {
+		return writeHeld, nil
+	}
+	if e := f.Entries[0]; e.Last() >= pos.Seq && e.ID != "" && e.ID != pos.Entry {
+		return writeLost, nil
+	}
+	return writeHeld, nil
 }
 
 // applied is a change the replica applied: its seq, the id of its log entry, and the snapshot
@@ -117,7 +188,7 @@ type applied struct {
 	snap uint64
 }
 
-// recentMax is how many applied changes the replica remembers for holdsLocked.
+// recentMax is how many applied changes the replica remembers for verdictLocked.
 const recentMax = 1024
 
 // rememberLocked records that the replica applied the change at p.
@@ -129,21 +200,6 @@ func (m *Map[V]) rememberLocked(p channel.Position) {
 		m.recent = append(m.recent[:0], m.recent[len(m.recent)-recentMax:]...)
 	}
 	m.recent = append(m.recent, applied{p.Seq, p.Entry, m.loadStart})
-}
-
-// holdsLocked reports whether the replica, which stands at or past p.Seq, applied the entry of
-// p there; if not, other is what it applied there. A change it cannot check (older than it
-// remembers, from before its snapshot, or without an entry id) counts as held: a snapshot is
-// read from Redis as it stands.
-func (m *Map[V]) holdsLocked(p channel.Position) (held bool, other applied) {
-	if p.Entry == "" {
-		return true, applied{}
-	}
-	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].seq >= p.Seq })
-	if i < len(m.recent) && m.recent[i].seq == p.Seq {
-		return m.recent[i].id == p.Entry, m.recent[i]
-	}
-	return true, applied{}
 }
 
 // writer is what a write needs to know of its map.

@@ -128,12 +128,13 @@ export class ConflictError extends RedisyncError {
 }
 
 /**
- * WriteLostError: a write that Redis applied and acknowledged and then lost, by a failover to a
- * replica that had not received it (asynchronous replication). The replica, reloaded from the
- * new primary, holds another write at seq. Nothing of the write remains; write again if it still matters.
+ * WriteLostError: a write that Redis applied and acknowledged and then lost: a failover to a
+ * replica that had not received it (asynchronous replication), which then gave seq to another
+ * write or has not reached it, or a loss of the map's whole history (a new epoch). Nothing of
+ * the write remains; write again if it still matters.
  */
 export class WriteLostError extends RedisyncError {
-  /** The seq Redis gave the write, which the current history gave another write. */
+  /** The seq Redis gave the write, which the current history does not hold. */
   readonly seq: number;
   constructor(pos: { epoch: string; seq: number }) {
     super('ERR_REDISYNC_WRITE_LOST', `redisync: write lost by a failover after it was acknowledged: ${pos.epoch}:${pos.seq}`);

@@ -2,6 +2,9 @@
 // head) plus the map's channel followed from that head, applying a change only when it is
 // newer than the key's version; writes go through write.lua with the publishing protocol.
 import type { Client } from './client';
+import { anySignal } from './client';
+import { lastSeq } from './envelope';
+import type { Fetched } from './subscriber';
 import { sleep } from './retry';
 import { ClosedError, ConflictError, InvalidWriteError, KindError, NotFoundError, NotReadyError, RedisError, WriteLostError } from './errors';
 import { randomID } from './id';
@@ -109,8 +112,11 @@ interface Applied {
   snap: number;
 }
 
-/** RECENT_MAX is how many applied changes the replica remembers for holds (between it and twice it). */
+/** RECENT_MAX is how many applied changes the replica remembers for verdict (between it and twice it). */
 const RECENT_MAX = 1024;
+
+/** What the replica tells of a write it waits for: not yet, held, lost, or ask the log (awaitWrite). */
+type Verdict = 'pending' | 'held' | 'lost' | 'ask';
 
 class ResnapshotError extends Error {}
 
@@ -141,7 +147,6 @@ export class ReplicatedMap<V = Buffer> {
   private readyAt = 0;
   private isReadyNow = false;
   private fault: Error | undefined;
-  private generation = 0;
   private waiters = new Set<() => void>();
   private wants = new Map<number, Want[]>();
   private resnap: (() => void) | undefined;
@@ -302,7 +307,6 @@ export class ReplicatedMap<V = Buffer> {
     this.recent = [];
     this.loadStart = started;
     this.readyAt = last.seq;
-    this.generation++;
     this.isReadyNow = this.applied >= this.readyAt;
     for (const [seq, ws] of this.wants) {
       for (const w of ws) w.resolve({ ok: false }); // the replica was replaced: those digests cannot be taken
@@ -363,46 +367,66 @@ export class ReplicatedMap<V = Buffer> {
     this.recent.push({ seq: p.seq, id: p.entry, snap: this.loadStart });
   }
 
-  /**
-   * holds reports whether the replica, which stands at or past p.seq, applied the entry of p
-   * there; if not, other is what it applied there. A change it cannot check (older than it
-   * remembers, from before its snapshot, or without an entry id) counts as held: a snapshot is
-   * read from Redis as it stands.
-   */
-  private holds(p: Position): { held: boolean; other?: Applied } {
-    if (!p.entry) return { held: true };
+  /** verdict is what the replica, as it stands, tells of the write at pos (awaitWrite). */
+  private verdict(pos: Position, replied: number): Verdict {
+    if (!this.isReadyNow) return 'pending';
+    if (this.epoch !== pos.epoch) return this.loadStart > replied ? 'lost' : 'pending';
+    if (this.applied < pos.seq) return 'pending';
+    if (!pos.entry) return 'held'; // nothing to check it by
     let lo = 0;
     let hi = this.recent.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.recent[mid].seq < p.seq) lo = mid + 1;
+      if (this.recent[mid].seq < pos.seq) lo = mid + 1;
       else hi = mid;
     }
     const a = this.recent[lo];
-    if (a && a.seq === p.seq) return { held: a.id === p.entry, other: a };
-    return { held: true };
+    if (!a || a.seq !== pos.seq) return 'ask';
+    if (a.id === pos.entry) return 'held';
+    return a.snap > replied ? 'lost' : 'pending';
   }
 
   /**
-   * awaitWrite waits until the replica holds the write at pos (read-your-writes), or has been
-   * reloaded in another epoch (Redis lost the write meanwhile). gen is the snapshot generation
-   * before the write was sent, replied the count of snapshot reads begun when its reply came.
+   * askLog reads which entry of the map's log holds pos.seq, after the write's reply: the write
+   * is lost if the log is of another epoch, stands below pos.seq (it was rewound), or holds
+   * another entry there, and held otherwise. A log that no longer holds pos.seq (trimmed by
+   * retention meanwhile) cannot tell; the write then counts as held.
+   */
+  private async askLog(pos: Position, signal?: AbortSignal): Promise<'held' | 'lost'> {
+    const any = anySignal(signal ? [signal, this.ctl.signal] : [this.ctl.signal]);
+    let f: Fetched;
+    try {
+      f = await this.c.fetchRetrying(this.c.keys(this.name), 'map', pos.seq, 1, any.signal);
+    } catch (err) {
+      if (this.ctl.signal.aborted && !signal?.aborted) throw new ClosedError('map');
+      throw err;
+    } finally {
+      any.dispose();
+    }
+    if (f.epoch !== pos.epoch || f.head < pos.seq) return 'lost';
+    const e = f.entries[0];
+    if (!e || e.first > pos.seq) return 'held';
+    return lastSeq(e) >= pos.seq && e.id !== '' && e.id !== pos.entry ? 'lost' : 'held';
+  }
+
+  /**
+   * awaitWrite waits until the replica holds the write at pos (read-your-writes), or finds that
+   * the current history does not hold it: a WriteLostError. replied is the count of snapshot
+   * reads begun when the write's reply came; a snapshot begun later reads the history after the
+   * reply.
    * A replica at or past pos.seq holds the write only if it applied this very entry there: after
    * a failover that lost writes, it may stand on the lost history, under the same seqs, until it
-   * finds out and reloads. Once it applies another write at pos.seq over a snapshot read after
-   * the reply, the current history does not hold this write: a WriteLostError.
+   * finds out and reloads. The write is lost once the replica applies another entry at pos.seq
+   * over a snapshot read after the reply, or holds such a snapshot of another epoch (Redis lost
+   * its data). A replica that stands past pos.seq without a record of what it applied there (it
+   * reloaded past it, or applied more than it remembers since) cannot tell: the log in Redis is
+   * asked which entry holds pos.seq.
    */
-  private async awaitWrite(pos: Position, gen: number, replied: number, signal?: AbortSignal): Promise<void> {
-    let lost = false;
-    await this.waitUntil(() => {
-      if (!this.isReadyNow) return false;
-      if (this.generation > gen && this.epoch !== pos.epoch) return true;
-      if (this.epoch !== pos.epoch || this.applied < pos.seq) return false;
-      const { held, other } = this.holds(pos);
-      lost = !held && other !== undefined && other.snap > replied;
-      return held || lost;
-    }, signal);
-    if (lost) throw new WriteLostError(pos);
+  private async awaitWrite(pos: Position, replied: number, signal?: AbortSignal): Promise<void> {
+    let v = 'pending' as Verdict;
+    await this.waitUntil(() => (v = this.verdict(pos, replied)) !== 'pending', signal);
+    if (v === 'ask') v = await this.askLog(pos, signal);
+    if (v === 'lost') throw new WriteLostError(pos);
   }
 
   private change(ev: Event, key: string, del: boolean, old: number, raw: Buffer): Change<V> {
@@ -542,8 +566,9 @@ export class ReplicatedMap<V = Buffer> {
    * delete of an absent key is left out, and a write left with nothing throws a NotFoundError
    * (nothing is appended). Returns once Redis applied it and, unless noWaitOnWrite, once this
    * replica holds this very write too (not another one at its seq, on a history a failover
-   * lost). A write Redis acknowledged and a failover then lost throws a WriteLostError with its
-   * seq, once the reloaded replica holds another write there. Retries follow the publishing
+   * lost). A write Redis acknowledged and then lost throws a WriteLostError with its seq, once
+   * the new history shows it: the log holds another write at that seq, or stands below it, or
+   * Redis lost the map's history (a new epoch). Retries follow the publishing
    * protocol: never applied twice.
    */
   async write(ops: Op<V>[], opts: { signal?: AbortSignal } = {}): Promise<number> {
@@ -570,7 +595,6 @@ export class ReplicatedMap<V = Buffer> {
       args.push(o.delete ? 'd' : 's', kb, value, o.mustExist ? 'e' : o.ifVersion === undefined ? '' : String(o.ifVersion));
     }
     if (size > this.c.config.maxBatchBytes) throw new InvalidWriteError(`${size} bytes in one write, the limit is ${this.c.config.maxBatchBytes}`);
-    const gen = this.generation;
     const entry = randomID(); // the id of the log entry the write appends: the replica tells it from a lost one at the same seq
     const vs = await this.c.execAppend(this.name, scripts().write, [this.state], args, opts.signal, entry);
     const replied = this.loadStarts; // snapshot reads begun later are of the history after the reply
@@ -592,8 +616,8 @@ export class ReplicatedMap<V = Buffer> {
       default:
         throw bad();
     }
-    // Read-your-writes: the replica holds this very write, or was reloaded in another epoch (Redis lost it meanwhile).
-    if (!this.opts.noWaitOnWrite) await this.awaitWrite(at(s[0], seq, entry), gen, replied, opts.signal);
+    // Read-your-writes: the replica holds this very write, or the history after the reply does not.
+    if (!this.opts.noWaitOnWrite) await this.awaitWrite(at(s[0], seq, entry), replied, opts.signal);
     return seq;
   }
 

@@ -195,8 +195,9 @@ test('read-your-writes across a lost history: the write waits for the replica to
 });
 
 // The wait of a write for its replica, step by step, on a replica with no Redis behind it: held
-// at once; on the lost history, held once the replica has reloaded; and lost, once the reloaded
-// replica holds another write at its seq (a WriteLostError rather than a wait until the caller gives up).
+// at once; on the lost history, held once the replica has reloaded below the write and applied
+// it; and lost, once the reloaded replica holds another write at its seq (a WriteLostError
+// rather than a wait until the caller gives up).
 test('the wait of a write for its replica: held, held after the reload, or lost', async () => {
   interface Internals {
     epoch: string;
@@ -204,11 +205,10 @@ test('the wait of a write for its replica: held, held after the reload, or lost'
     isReadyNow: boolean;
     loadStarts: number;
     loadStart: number;
-    generation: number;
     recent: unknown[];
     remember(p: Position): void;
     notify(): void;
-    awaitWrite(pos: Position, gen: number, replied: number): Promise<void>;
+    awaitWrite(pos: Position, replied: number): Promise<void>;
   }
   // A client whose map never gets past asking the name's kind: the test sets the replica's state.
   const stub = {
@@ -230,7 +230,7 @@ test('the wait of a write for its replica: held, held after the reload, or lost'
   };
   const wait = (m: Internals) => {
     const w = { settled: false, err: undefined as unknown };
-    const p = m.awaitWrite(pos, 0, m.loadStarts).then(
+    const p = m.awaitWrite(pos, m.loadStarts).then(
       () => void (w.settled = true),
       (e) => void ((w.settled = true), (w.err = e)),
     );
@@ -240,13 +240,11 @@ test('the wait of a write for its replica: held, held after the reload, or lost'
     await new Promise((res) => setTimeout(res, 100));
     return w.settled;
   };
-  const reload = (m: Internals, ...applied: string[]) => {
+  const reload = (m: Internals) => {
     m.loadStarts++;
     m.recent = [];
     m.loadStart = m.loadStarts;
-    m.generation++;
-    m.applied = 9;
-    applied.forEach((id, i) => m.remember({ epoch: 'e', seq: 10 + i, entry: id }));
+    m.applied = 7; // below the write
     m.notify();
   };
 
@@ -257,7 +255,7 @@ test('the wait of a write for its replica: held, held after the reload, or lost'
   let m = replica('lost-history');
   d = wait(m);
   assert.equal(await settled(d.w), false, 'returned while the replica held another write at the seq, on a history it had not reloaded');
-  reload(m); // at 9, below the write; then the new primary's 8 is the write
+  reload(m); // then the new primary's 8 is the write
   m.applied = 10;
   m.remember(pos);
   m.notify();
@@ -272,4 +270,62 @@ test('the wait of a write for its replica: held, held after the reload, or lost'
   m.notify();
   assert.equal(await settled(d.w), true, 'the reloaded replica holds another write at the seq');
   assert.ok(d.w.err instanceof WriteLostError && d.w.err.seq === 8, String(d.w.err));
+});
+
+// A replica that has reloaded past a write's seq has no record of which write it applied there;
+// the write's wait asks the log in Redis: held if the log's entry at that seq is the write's,
+// lost if it is another write's, or if Redis lost the map's history since.
+test('the wait of a write asks the log when the replica reloaded past it', { timeout: 30000 }, async () => {
+  interface Internals {
+    loadStarts: number;
+    verdict(pos: Position, replied: number): string;
+    awaitWrite(pos: Position, replied: number): Promise<void>;
+  }
+  const prefix = uniquePrefix('ask');
+  const ca = client(prefix);
+  const cb = client(prefix);
+  const a = ca.openMap('m', { codec: codecs.utf8, verifyEvery: -1 });
+  const b = cb.openMap('m', { codec: codecs.utf8, verifyEvery: -1 });
+  const ai = a as unknown as Internals;
+  await Promise.all([a.ready(), b.ready()]);
+  // written sets key on a and returns the write's position (with its entry) and the snapshot
+  // reads begun when its reply came, as write hands them to its wait.
+  const written = async (key: string) => {
+    const seq = await a.set(key, 'mine');
+    const pos = a.position;
+    assert.equal(pos.seq, seq);
+    return { pos, replied: ai.loadStarts };
+  };
+  // reloadPast has a's replica load a snapshot at seq or later, which records no write.
+  const reloadPast = async (seq: number) => {
+    await a.waitFor(seq);
+    const n = a.stats.snapshots;
+    a.reload();
+    await waitFor('a reload past the write', () => a.stats.snapshots > n && a.isReady && a.position.seq >= seq, 20000);
+  };
+  const asked = (w: { pos: Position; replied: number }) => {
+    assert.equal(ai.verdict(w.pos, w.replied), 'ask', 'the replica, reloaded past the write, asks the log');
+    return ai.awaitWrite(w.pos, w.replied);
+  };
+
+  for (let i = 1; i <= 7; i++) await b.set(`k${i}`, 'old');
+  const mine = await written('k8');
+  assert.equal(mine.pos.seq, 8);
+  await rollback(cb, 'm', 7);
+  await cb.redis.hdel(cb.keys('m').state, 'k8');
+  await b.set('k8', 'other');
+  await b.set('k9', 'other');
+  await reloadPast(9);
+  await assert.rejects(asked(mine), (e) => e instanceof WriteLostError && e.seq === 8, 'the log holds another write at the seq');
+
+  const kept = await written('k10');
+  await reloadPast(kept.pos.seq);
+  await asked(kept);
+
+  await cb.redis.flushall();
+  await b.set('k1', 'fresh'); // a new epoch
+  await waitFor('the replica in the new epoch', () => a.isReady && a.position.epoch !== '' && a.position.epoch !== kept.pos.epoch, 20000);
+  await assert.rejects(ai.awaitWrite(kept.pos, kept.replied), (e) => e instanceof WriteLostError, 'Redis lost the map history after the write');
+  await a.close();
+  await b.close();
 });
