@@ -107,6 +107,48 @@ func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 	return Position{Epoch: r.Epoch, Seq: r.Head, Entry: r.Tip}, nil
 }
 
+// Pin returns the position a subscription from from starts after, read from Redis now, in the
+// form that stays true when the channel's history changes later: for FromNow, the channel's
+// head with the id of its entry; for a position without an epoch (a bare seq, FromStart) that
+// the channel's current history reaches, the same seq in the current epoch, with the id of the
+// log entry holding it while the log holds it. Any other position is returned as it is, with
+// no read: one with an epoch, or a bare seq above the head (a subscription announces that
+// no such message exists).
+//
+// A subscription started After the result delivers what one started from from would have
+// delivered from that moment; a resume from it after Redis lost the log, or a failover rewound
+// it, is announced by a reset rather than read against the new history. Show the result, not
+// from, where a user may resume from it (the CLI's start line, an event stream's first id).
+// A name of another kind than from's (see From.Of) is a *KindError.
+func (c *Client) Pin(ctx context.Context, name string, from From) (Position, error) {
+	k, err := c.keysFor(name)
+	if err != nil {
+		return Position{}, err
+	}
+	p := from.pos
+	if !from.now && p.Epoch != "" {
+		return p, nil
+	}
+	count := 0 // FromNow and seq 0 need the head alone
+	if !from.now && p.Seq > 0 {
+		count = 1
+	}
+	f, err := c.fetch(ctx, k, from.kindOr(), max(p.Seq, 1), count)
+	switch {
+	case err != nil:
+		return Position{}, err
+	case from.now:
+		return Position{Epoch: f.Epoch, Seq: f.Head, Entry: f.Tip}, nil
+	case f.Epoch == "" || f.Head < p.Seq:
+		return p, nil
+	}
+	p.Epoch = f.Epoch
+	if len(f.Entries) > 0 && f.Entries[0].First <= p.Seq && p.Seq <= f.Entries[0].Last() {
+		p.Entry = f.Entries[0].ID
+	}
+	return p, nil
+}
+
 // markParted records, best effort and in the background, that the history of channel k's
 // epoch parted at seq (mark.lua). A user that may not write (a read-only subscriber) leaves
 // no mark.

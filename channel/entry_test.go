@@ -3,6 +3,7 @@ package channel
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -124,6 +125,59 @@ func TestStartAfterASeqWithoutAnEpoch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Pin gives a start the form that stays true when the history changes: now is the head with
+// its entry; a bare seq the current history reaches takes the current epoch and the entry
+// holding it (none once trimmed); anything else is returned as it is.
+func TestPin(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	c, _ := newTestClient(t, srv.URL(), Config{})
+	ctx := context.Background()
+	pin := func(name string, from From) Position {
+		t.Helper()
+		p, err := c.Pin(ctx, name, from)
+		if err != nil {
+			t.Fatalf("Pin(%s, %+v): %v", name, from, err)
+		}
+		return p
+	}
+	if p := pin("empty", After(Position{Seq: 3})); p != (Position{Seq: 3}) {
+		t.Errorf("a bare seq on a channel with no history: %+v, want it as it is", p)
+	}
+	if p := pin("empty", FromNow()); p != (Position{}) {
+		t.Errorf("now on a channel with no history: %+v, want the zero position", p)
+	}
+	ps := publishN(t, c, "c", 5)
+	e := ps[0].Epoch
+	for _, tc := range []struct {
+		from From
+		want Position
+	}{
+		{FromNow(), ps[4]},
+		{FromStart(), Position{Epoch: e}},
+		{After(Position{Seq: 0}), Position{Epoch: e}},
+		{After(Position{Seq: 3}), ps[2]},
+		{After(Position{Seq: 5}), ps[4]},
+		{After(Position{Seq: 6}), Position{Seq: 6}},
+		{After(Position{Epoch: "other", Seq: 2}), Position{Epoch: "other", Seq: 2}},
+		{After(Position{Epoch: e, Seq: 9}), Position{Epoch: e, Seq: 9}},
+	} {
+		if p := pin("c", tc.from); p != tc.want {
+			t.Errorf("Pin(%+v) = %+v, want %+v", tc.from, p, tc.want)
+		}
+	}
+	if err := c.SetRetention(ctx, "c", Retention{MaxLen: 1}); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, c, "c", 300) // the retention applies as the head crosses a multiple of 256
+	if p := pin("c", After(Position{Seq: 2})); p != (Position{Epoch: e, Seq: 2}) {
+		t.Errorf("a bare seq the log no longer holds: %+v, want it in epoch %s with no entry", p, e)
+	}
+	var kerr *KindError
+	if _, err := c.Pin(ctx, "c", After(Position{Seq: 1}).Of(KindMap)); !errors.As(err, &kerr) {
+		t.Errorf("Pin of a channel as a map: %v, want a *KindError", err)
 	}
 }
 

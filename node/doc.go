@@ -71,7 +71,9 @@
 //	data: {"seq":41,"epoch":"8f3a…","pos":"8f3a…:41"}
 //
 // whose id is the position the stream starts after, so that a client cut off before the
-// first event resumes from there. It is an event with data, because clients drop an event
+// first event resumes from there: for ?from=now the head, for a bare seq that seq with the
+// epoch current when the stream began (a bare seq above the head, or on a channel without
+// history, stays bare). It is an event with data, because clients drop an event
 // without (the npm eventsource package does, and would not keep its id), and of its own type,
 // so that a page's onmessage does not see it (addEventListener("ready", …) does). Then:
 //

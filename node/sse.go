@@ -150,8 +150,9 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 
 	what := "read " + string(kind) + " " + strconv.Quote(name)
 	// Check the kind before the answer's status: the subscription would find out only once
-	// the stream has begun. Resolve "now" here too, so that the first frame carries the
-	// position: a client cut off before any event resumes from it, not from a later "now".
+	// the stream has begun. Pin the start here too (channel.Client.Pin), so that the first
+	// frame carries the position: a client cut off before any event resumes from it, not
+	// from a later "now", nor from a bare seq read against a history Redis replaced meanwhile.
 	check := func(timeout time.Duration) (channel.Position, error) {
 		hctx, hcancel := context.WithTimeout(ctx, timeout)
 		defer hcancel()
@@ -161,10 +162,16 @@ func (n *Node) stream(w http.ResponseWriter, r *http.Request, name string, kind 
 			return start, err
 		case is != "" && is != kind:
 			return start, &channel.KindError{Name: name, Kind: is, Want: kind}
-		case now:
-			return n.cl.Head(hctx, name)
 		}
-		return start, nil
+		from := channel.After(start)
+		if now {
+			from = channel.FromNow()
+		}
+		p, err := n.cl.Pin(hctx, name, from.Of(kind))
+		if err != nil {
+			return start, err
+		}
+		return p, nil
 	}
 	pos, err := check(min(n.cfg.WriteTimeout, sseFirstCheck))
 	switch {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisync/redisync/channel"
 	"github.com/redisync/redisync/internal/faultproxy"
 )
 
@@ -221,4 +222,55 @@ func TestNodeTwoConditionLines(t *testing.T) {
 	}
 	// A GET's If-None-Match may be a list, over several lines.
 	expect(t, "GET If-None-Match lines", do(t, "GET", n.url+"/v1/maps/m/keys/k", nil, "If-None-Match", `"999", `+etag(v1)), http.StatusNotModified)
+}
+
+// A stream started after a bare seq names it, in its ready event, with the epoch current when
+// it started: an EventSource cut off before any message resumes with that id, and after Redis
+// lost the log meanwhile it is told so (epoch-changed) instead of resuming after the same seq
+// of the new history, which would skip that history's first messages.
+func TestNodeSSEReadyPinsABareSeq(t *testing.T) {
+	srv := startRedis(t)
+	n := startNode(t, srv.URL(), newPrefix(), Config{Channels: []string{"c"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	publish := func(count int) channel.Position {
+		t.Helper()
+		var last channel.Position
+		for i := 0; i < count; i++ {
+			p, err := n.cl.Publish(ctx, "c", []byte(fmt.Sprint("m", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = p
+		}
+		return last
+	}
+	old := publish(10)
+
+	s := openSSE(t, n.url+"/v1/channels/c/events?from=10")
+	var ready sseEventIn
+	select {
+	case ready = <-s.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ready event")
+	}
+	s.close()
+	if want := pos(old.Epoch, 10); ready.id != want {
+		t.Fatalf("ready id %q after ?from=10, want %q: the seq with the epoch it is a seq of", ready.id, want)
+	}
+
+	if _, err := srv.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	now := publish(13)
+	s = openSSE(t, n.url+"/v1/channels/c/events", "Last-Event-ID", ready.id)
+	ev := decodeEvent(t, s.next(10*time.Second))
+	if ev.Reset == nil || ev.Reset.Reason != "epoch-changed" || ev.Reset.OldEpoch != old.Epoch || ev.Reset.From != 11 {
+		t.Fatalf("first event after resuming with %s across a FLUSHALL: %+v, want a reset epoch-changed from 11 of epoch %s", ready.id, ev, old.Epoch)
+	}
+	for seq := uint64(1); seq <= 13; seq++ {
+		if ev := decodeEvent(t, s.next(10*time.Second)); ev.Reset != nil || ev.Epoch != now.Epoch || ev.Seq != seq {
+			t.Fatalf("event %+v, want message %d of the new epoch %s", ev, seq, now.Epoch)
+		}
+	}
 }

@@ -560,8 +560,8 @@ func TestSubReset(t *testing.T) {
 			t.Errorf("a log line below warning level without -v: %s", l)
 		}
 	}
-	if len(errLines) != 2 || errLines[0] != "subscribed after 0" || !resetRe.MatchString(errLines[1]) {
-		t.Errorf("plain sub's stderr:\n%s\nwant \"subscribed after 0\" and a line matching %s", plain.stderr.String(), resetRe)
+	if len(errLines) != 2 || errLines[0] != "subscribed after "+oldEpoch+":0" || !resetRe.MatchString(errLines[1]) {
+		t.Errorf("plain sub's stderr:\n%s\nwant \"subscribed after %s:0\" and a line matching %s", plain.stderr.String(), oldEpoch, resetRe)
 	}
 	if out, want := plain.stdout.String(), "1\tm1\n2\tm2\n3\tm3\n4\tm4\n5\tm5\n1\tafter\n"; out != want {
 		t.Errorf("plain sub printed %q, want %q", out, want)

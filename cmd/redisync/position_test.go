@@ -52,7 +52,8 @@ func pubLines(t *testing.T, common []string, name string, lines ...string) uint6
 }
 
 // Positions printed in "pos" are accepted back by --from, as EPOCH:SEQ or as a bare SEQ, and
-// the start is announced on standard error before anything else.
+// the start is announced on standard error before anything else, with its epoch: a bare SEQ is
+// a seq of the epoch current when sub starts.
 func TestSubFromPosition(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
@@ -61,12 +62,12 @@ func TestSubFromPosition(t *testing.T) {
 
 	p := startProc(t, nil, append([]string{"sub", name, "--from", "0", "--json", "--count", "5"}, common...)...)
 	p.mustSucceed()
-	if got := p.stderr.String(); got != "subscribed after 0\n" {
-		t.Errorf("sub --from 0: stderr %q, want %q", got, "subscribed after 0\n")
-	}
 	evs := parseEvents(t, p.stdout.lines())
 	raw := rawLines(t, p.stdout.String())
 	epoch := evs[0].Epoch
+	if got, want := p.stderr.String(), "subscribed after "+epoch+":0\n"; got != want {
+		t.Errorf("sub --from 0: stderr %q, want %q", got, want)
+	}
 	for i, o := range raw {
 		if want := fmt.Sprintf("%s:%d", epoch, i+1); str(t, o, "pos") != want || evs[i].Seq != uint64(i+1) {
 			t.Errorf("line %d: seq %d, pos %s, want seq %d and pos %q", i+1, evs[i].Seq, o["pos"], i+1, want)
@@ -88,8 +89,8 @@ func TestSubFromPosition(t *testing.T) {
 
 	// A bare seq: of the current epoch.
 	out, errOut, code := run(t, nil, append([]string{"sub", name, "--from", "2", "--count", "3"}, common...)...)
-	if want := "3\tm3\n4\tm4\n5\tm5\n"; code != 0 || out != want || errOut != "subscribed after 2\n" {
-		t.Errorf("sub --from 2: exit code %d, stdout %q, stderr %q; want 0, %q, %q", code, out, errOut, want, "subscribed after 2\n")
+	if want := "3\tm3\n4\tm4\n5\tm5\n"; code != 0 || out != want || errOut != "subscribed after "+epoch+":2\n" {
+		t.Errorf("sub --from 2: exit code %d, stdout %q, stderr %q; want 0, %q, %q", code, out, errOut, want, "subscribed after "+epoch+":2\n")
 	}
 
 	// A position of another epoch: the rest of that epoch is lost, with no known end ("to" is
@@ -154,7 +155,7 @@ func TestSubTrimmedReset(t *testing.T) {
 	}
 
 	out, errOut, code = run(t, nil, append([]string{"sub", name, "--from", "0", "--count", "2"}, common...)...)
-	want := "subscribed after 0\nreset (trimmed): messages 1 to 3 of epoch " + epoch + "; continuing after " + epoch + ":3\n"
+	want := "subscribed after " + epoch + ":0\nreset (trimmed): messages 1 to 3 of epoch " + epoch + "; continuing after " + epoch + ":3\n"
 	if code != 0 || out != "4\tm4\n5\tm5\n" || errOut != want {
 		t.Errorf("plain sub: exit code %d, stdout %q, stderr %q; want 0, %q, %q", code, out, errOut, "4\tm4\n5\tm5\n", want)
 	}

@@ -32,8 +32,8 @@ position EPOCH:SEQ as printed in "pos" below (the messages after it), or a bare 
 messages after SEQ in the channel's current epoch; 0 for everything the log still holds).
 
 Once the start is fixed, and before any message, sub prints "subscribed after POS" on
-standard error: every message published after that line is printed. A script can wait for the
-line, then publish.
+standard error (a bare SEQ with the current epoch): every message published after that line
+is printed. A script can wait for the line, then publish.
 
 Plain output is one line per message: the seq, a tab, and the data (quoted when it holds a
 newline or other control character). A reset (messages that can no longer be delivered) is
@@ -99,10 +99,12 @@ func parseFrom(s string) (startFlag, error) {
 	return startFlag{pos: pos}, nil
 }
 
-// fix returns the position a subscription to name, a name of kind want, starts after: the one
-// given, or for "now" the channel's head, read here within --timeout so that the start is
-// known, and can be announced, before the subscription runs. A name of another kind is a
-// *channel.KindError, found here so that nothing is announced.
+// fix returns the position a subscription to name, a name of kind want, starts after, read
+// here within --timeout so that the start is known, and can be announced, before the
+// subscription runs: for "now" the channel's head, for a bare seq that seq in the current
+// epoch (channel.Client.Pin), so that a resume from the announced position after Redis lost
+// the log is told so. A name of another kind is a *channel.KindError, found here so that
+// nothing is announced.
 func (f startFlag) fix(ctx context.Context, g *globals, cl *channel.Client, name string, want channel.Kind) (channel.Position, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
@@ -113,14 +115,15 @@ func (f startFlag) fix(ctx context.Context, g *globals, cl *channel.Client, name
 	if kind != "" && kind != want {
 		return channel.Position{}, &channel.KindError{Name: name, Kind: kind, Want: want}
 	}
-	if !f.now {
-		return f.pos, nil
+	from := channel.After(f.pos)
+	if f.now {
+		from = channel.FromNow()
 	}
-	head, err := cl.Head(ctx, name)
+	p, err := cl.Pin(ctx, name, from.Of(want))
 	if err != nil {
 		return channel.Position{}, g.explain(fmt.Errorf("reading the head of %q: %w", name, err))
 	}
-	return head, nil
+	return p, nil
 }
 
 // resetLine is the line a reset prints on standard error in plain output.

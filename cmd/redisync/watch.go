@@ -33,7 +33,8 @@ EPOCH:SEQ as printed in "pos" below (the changes after it), or a bare SEQ (the c
 SEQ in the map's current epoch; 0 for everything its log still holds).
 
 Once the start is fixed, and before any change, watch prints "subscribed after POS" on
-standard error: every write made after that line is printed.
+standard error (a bare SEQ with the current epoch): every write made after that line is
+printed.
 
 Plain output is one line per change: the seq, the operation ("set" or "del"), the key and the
 value (empty for a del), separated by tabs; a key or value holding a control character is
