@@ -22,6 +22,9 @@ func main() {
 // a shell reports a process killed by Ctrl-C).
 const exitInterrupted = 130
 
+// exitLost is the exit code of a pub that found Redis lost lines it had acknowledged.
+const exitLost = 4
+
 // exitCode prints err, if any, on standard error and returns the process's exit code.
 // interrupted says that a signal cancelled the command's context.
 func exitCode(err error, interrupted bool) int {

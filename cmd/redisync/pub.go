@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,12 @@ the seq of the last message acknowledged, as on success, and on standard error
   interrupted after N lines (M not published)
 where N counts the lines read and M those of them not published (read ahead, or in a batch
 given up in flight, whose outcome is unknown: a second line says so), and exits with code 130.
-A second signal gives up the batch in flight at once.`,
+A second signal gives up the batch in flight at once.
+
+Redis may lose lines it acknowledged: a failover to a replica that had not received them gives
+their seqs to later messages, and a restart without persistence loses the whole log. pub
+finds out from the seqs of its later batches; it then says on standard error which lines were
+lost (their count and seqs), and exits with code 4 once done, even if interrupted.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -76,12 +82,23 @@ A second signal gives up the batch in flight at once.`,
 				return nil
 			}
 			rep, err := publishLines(ctx, g, cl, name, cmd.InOrStdin(), batch)
-			if err != nil {
-				return err
+			lost := rep.acks.lossReport()
+			if lost != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "redisync:", strings.ReplaceAll(lost, "\n", "\nredisync: "))
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), rep.last.Seq)
-			if rep.interrupted {
+			switch {
+			case err != nil:
+				return err
+			case rep.interrupted:
+				fmt.Fprintln(cmd.OutOrStdout(), rep.last.Seq)
 				fmt.Fprintln(cmd.ErrOrStderr(), rep.summary())
+			default:
+				fmt.Fprintln(cmd.OutOrStdout(), rep.last.Seq)
+			}
+			switch {
+			case lost != "":
+				return &exitCodeError{code: exitLost}
+			case rep.interrupted:
 				return &exitCodeError{code: exitInterrupted}
 			}
 			return nil
@@ -139,6 +156,93 @@ type pubReport struct {
 	published   int              // of them, acknowledged by Redis
 	inDoubt     int              // of them, in a batch given up on: maybe appended, maybe not
 	interrupted bool             // a signal stopped it
+	acks        ackLog           // the seqs acknowledged, and those Redis lost afterwards
+}
+
+// ackLog remembers the seqs of the lines pub had acknowledged, to tell when Redis lost some of
+// them afterwards: a later batch given a seq at or below them (a failover to a replica that
+// had not received them), or a new epoch (Redis lost the channel's log).
+type ackLog struct {
+	epoch  string
+	ranges [][2]uint64 // the seqs acknowledged in epoch, ascending and apart; the newest ackRanges
+	lost   []lostLines
+}
+
+// ackRanges bounds what ackLog remembers; a failover loses the newest writes, not old ones.
+const ackRanges = 1024
+
+// lostLines are lines Redis acknowledged and then lost: lines of them, from seq from to to of
+// epoch, or every line acknowledged in epoch, from from on, when Redis lost the whole log.
+type lostLines struct {
+	epoch    string
+	from, to uint64
+	lines    int
+	wholeLog bool
+}
+
+// add notes that n lines were acknowledged up to p (p.Seq is the last one's seq).
+func (a *ackLog) add(p channel.Position, n int) {
+	first, last := p.Seq-uint64(n)+1, p.Seq
+	if a.epoch != "" && p.Epoch != a.epoch {
+		if l := a.drop(1); l.lines > 0 {
+			l.wholeLog = true
+			a.lost = append(a.lost, l)
+		}
+	} else if l := a.drop(first); l.lines > 0 {
+		a.lost = append(a.lost, l)
+	}
+	a.epoch = p.Epoch
+	if k := len(a.ranges); k > 0 && a.ranges[k-1][1]+1 == first {
+		a.ranges[k-1][1] = last
+	} else {
+		a.ranges = append(a.ranges, [2]uint64{first, last})
+	}
+	if len(a.ranges) > ackRanges {
+		a.ranges = append(a.ranges[:0], a.ranges[len(a.ranges)-ackRanges:]...)
+	}
+}
+
+// drop forgets the seqs acknowledged at or above from, and returns them as lost.
+func (a *ackLog) drop(from uint64) lostLines {
+	l := lostLines{epoch: a.epoch}
+	keep := a.ranges[:0]
+	for _, r := range a.ranges {
+		if r[1] < from {
+			keep = append(keep, r)
+			continue
+		}
+		lo := max(r[0], from)
+		if l.lines == 0 {
+			l.from = lo
+		}
+		l.lines += int(r[1] - lo + 1)
+		l.to = r[1]
+		if r[0] < from {
+			keep = append(keep, [2]uint64{r[0], from - 1})
+		}
+	}
+	a.ranges = keep
+	return l
+}
+
+// lossReport is what pub prints on standard error when Redis lost lines it had acknowledged:
+// a line each time it happened; "" when it did not.
+func (a *ackLog) lossReport() string {
+	var b strings.Builder
+	for _, l := range a.lost {
+		what := fmt.Sprintf("%d lines", l.lines)
+		if l.lines == 1 {
+			what = "1 line"
+		}
+		if l.wholeLog {
+			fmt.Fprintf(&b, "%s acknowledged in epoch %s (seqs %d to %d) were lost: Redis lost the channel's log (a restart without persistence, a flush); subscribers get an epoch-changed reset\n",
+				what, l.epoch, l.from, l.to)
+		} else {
+			fmt.Fprintf(&b, "%s acknowledged at seqs %d to %d of epoch %s were lost: Redis gave those seqs to later messages (a failover to a replica that had not received them); subscribers get a rewound reset\n",
+				what, l.from, l.to, l.epoch)
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // summary is what an interrupted pub prints on standard error: one line, and a second one
@@ -252,6 +356,7 @@ func publishLines(ctx context.Context, g *globals, cl *channel.Client, name stri
 		}
 		rep.last = p
 		rep.published += len(msgs)
+		rep.acks.add(p, len(msgs))
 	}
 	select {
 	case err := <-readErr:
