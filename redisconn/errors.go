@@ -16,7 +16,16 @@ type Error struct {
 	Err  error
 }
 
-func (e *Error) Error() string { return "redis " + e.Addr + ": " + explain(e.Err) }
+func (e *Error) Error() string {
+	where := "redis " + e.Addr + ": "
+	// A dial to another address than the ones named (the master the sentinels named, a node
+	// of a cluster) failed: say which.
+	var oe *net.OpError
+	if errors.As(e.Err, &oe) && oe.Op == "dial" && oe.Addr != nil && !strings.Contains(","+e.Addr+",", ","+oe.Addr.String()+",") {
+		where += "dialing " + oe.Addr.String() + ": "
+	}
+	return where + explain(e.Err)
+}
 
 func (e *Error) Unwrap() error { return e.Err }
 

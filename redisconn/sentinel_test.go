@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,5 +205,19 @@ func TestOpenSentinelNoAnswer(t *testing.T) {
 	msg, err := openErr(t, context.Background(), redisconn.Options{URL: u, Timeout: time.Second})
 	if !strings.Contains(msg, "no answer in time") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %q does not say no answer came", msg)
+	}
+}
+
+// Sentinels that name a master that refuses connections (every data server is down, so no
+// failover can replace it): the error names that master, not only the sentinels reached.
+func TestOpenSentinelDeadMaster(t *testing.T) {
+	d := redistest.StartSentinel(t, redistest.SentinelOptions{})
+	master := d.Master().Addr()
+	for _, s := range d.Servers() {
+		s.Kill()
+	}
+	msg, err := openErr(t, context.Background(), redisconn.Options{URL: d.URL(), Timeout: 2 * time.Second})
+	if !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(msg, "dialing "+master+": connection refused") {
+		t.Errorf("error %q: want the master %s named, its connection refused", msg, master)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -138,8 +139,66 @@ func (g *globals) open(ctx context.Context) (rc rueidis.Client, cl *channel.Clie
 }
 
 // openConfig is open with a channel client configured by cfg, whose Prefix, Sharded and
-// Logger are set here.
+// Logger are set here. A Redis that refuses connections (restarting, or a master that just
+// failed, still named by the sentinels) or is still loading its data is waited for, up to
+// --timeout, saying so once on standard error.
 func (g *globals) openConfig(ctx context.Context, cfg channel.Config) (rc rueidis.Client, cl *channel.Client, close func(), err error) {
+	return g.openRetrying(ctx, cfg, os.Stderr, "redisync", redisStarting)
+}
+
+// openRetrying connects as openOnce does, trying again while passing(err) says the failure
+// may pass with time, for up to --timeout; it says so once on stderr, naming itself who. An
+// error that would not pass with time (a bad URL, a refused password) ends it at once.
+func (g *globals) openRetrying(ctx context.Context, cfg channel.Config, stderr io.Writer, who string,
+	passing func(error) bool) (rc rueidis.Client, cl *channel.Client, close func(), err error) {
+	octx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var last error
+	for attempt := 0; ; attempt++ {
+		rc, cl, close, err = g.openOnce(octx, cfg)
+		if err == nil {
+			if attempt > 0 {
+				fmt.Fprintf(stderr, "%s: Redis answers\n", who)
+			}
+			return rc, cl, close, nil
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, nil, err
+		case octx.Err() != nil:
+			if last == nil || !errors.Is(err, context.DeadlineExceeded) {
+				last = err
+			}
+			return nil, nil, nil, fmt.Errorf("%w; gave up after --timeout %v", last, g.timeout)
+		case !passing(err):
+			return nil, nil, nil, err
+		}
+		last = err
+		if attempt == 0 {
+			fmt.Fprintf(stderr, "%s: waiting for Redis (%v); retrying for up to --timeout %v\n", who, err, g.timeout)
+		}
+		select {
+		case <-octx.Done():
+		case <-time.After(min(100*time.Millisecond<<min(attempt, 4), time.Second)):
+		}
+	}
+}
+
+// redisStarting reports whether err, a failure to open a Redis client, is a Redis that is not
+// there yet but should be soon: the connection refused (a restart, or a master that just
+// failed), Redis loading its data, or a failover or cluster change under way. A connection
+// cut or left unanswered is not: it is as likely a wrong address or protocol (TLS) as a
+// restart.
+func redisStarting(err error) bool {
+	var re *rueidis.RedisError
+	if errors.As(err, &re) {
+		return re.IsLoading() || re.IsTryAgain() || re.IsClusterDown() || strings.HasPrefix(re.Error(), "MASTERDOWN")
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// openOnce is openConfig without the waiting: one try, within --timeout.
+func (g *globals) openOnce(ctx context.Context, cfg channel.Config) (rc rueidis.Client, cl *channel.Client, close func(), err error) {
 	o := g.conn
 	o.URL = g.url()
 	if o.SentinelPassword == "" {

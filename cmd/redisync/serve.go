@@ -113,7 +113,7 @@ for up to --timeout, then gives up.`,
 				}
 			}
 			ctx := cmd.Context()
-			cl, closeConn, err := openRetrying(ctx, g, cmd.ErrOrStderr())
+			_, cl, closeConn, err := g.openRetrying(ctx, channel.Config{}, cmd.ErrOrStderr(), "redisync serve", redisDown)
 			if err != nil {
 				return err
 			}
@@ -143,43 +143,6 @@ for up to --timeout, then gives up.`,
 	f.StringVar(&id, "id", "", "the node's id in the registry (default: host name and a random suffix)")
 	f.DurationVar(&ttl, "ttl", node.DefaultTTL, "how long the node stays in the registry after its last heartbeat (heartbeat: ttl/5)")
 	return cmd
-}
-
-// openRetrying connects to Redis as g.open does, trying again while Redis cannot be reached
-// (not started yet, restarting, a name not resolvable yet) for up to --timeout. An error
-// that would not pass with time (a bad URL, a refused password) ends it at once.
-func openRetrying(ctx context.Context, g *globals, stderr io.Writer) (*channel.Client, func(), error) {
-	octx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	var last error
-	for attempt := 0; ; attempt++ {
-		_, cl, closeConn, err := g.open(octx)
-		if err == nil {
-			if attempt > 0 {
-				fmt.Fprintf(stderr, "redisync serve: Redis answers\n")
-			}
-			return cl, closeConn, nil
-		}
-		switch {
-		case ctx.Err() != nil:
-			return nil, nil, err
-		case octx.Err() != nil:
-			if last == nil || !errors.Is(err, context.DeadlineExceeded) {
-				last = err
-			}
-			return nil, nil, fmt.Errorf("%w; gave up after --timeout %v", last, g.timeout)
-		case !redisDown(err):
-			return nil, nil, err
-		}
-		last = err
-		if attempt == 0 {
-			fmt.Fprintf(stderr, "redisync serve: waiting for Redis (%v); retrying for up to --timeout %v\n", err, g.timeout)
-		}
-		select {
-		case <-octx.Done():
-		case <-time.After(min(100*time.Millisecond<<min(attempt, 4), time.Second)):
-		}
-	}
 }
 
 // redisDown reports whether err, a failure to open a Redis client, may pass with time: the
