@@ -76,8 +76,8 @@ SIGTERM.`,
 	pf.StringVar(&g.prefix, "namespace", channel.DefaultPrefix, "namespace of every Redis key and pub/sub channel redisync uses (NAMESPACE:{NAME}:…)")
 	pf.StringVar(&g.alias, "prefix", channel.DefaultPrefix, "the former name of --namespace")
 	pf.MarkDeprecated("prefix", "use --namespace instead (same meaning: the namespace of every Redis key; dump and watch filter keys with --key-prefix)")
-	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart; connecting gives up\n"+
-		"after this or "+redisconn.DefaultTimeout.String()+", whichever is shorter")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long an operation may retry a lost connection or a Redis restart, and a command waits at start\n"+
+		"for a Redis that refuses connections; one connection attempt gives up after this or "+redisconn.DefaultTimeout.String()+", whichever is shorter")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "also log what is merely informative (warnings are always logged to standard error)")
 	pf.StringVar(&g.sharded, "sharded", "auto", `sharded pub/sub (SPUBLISH/SSUBSCRIBE): "auto" (on for a Redis Cluster), "on" or "off"`)
 	pf.StringVar(&g.conn.CAFile, "tls-ca", "", "PEM file of the CA that signed the server's certificate (rediss://; URL parameter tls_ca)")
