@@ -122,6 +122,9 @@ func (c *Client) Head(ctx context.Context, name string) (Position, error) {
 // A name of another kind than from's (see From.Of) is a *KindError.
 func (c *Client) Pin(ctx context.Context, name string, from From) (Position, error) {
 	k, err := c.keysFor(name)
+	if err == nil {
+		err = checkStart(from)
+	}
 	if err != nil {
 		return Position{}, err
 	}

@@ -181,6 +181,31 @@ func TestPin(t *testing.T) {
 	}
 }
 
+// A start after a seq no log can reach is refused, rather than counted past (2^64-1 + 1 is 0).
+func TestStartBeyondAnyLog(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	c, _ := newTestClient(t, srv.URL(), Config{})
+	ctx := context.Background()
+	for _, p := range []Position{{Seq: MaxSeq + 1}, {Seq: 1<<64 - 1}, {Epoch: "e", Seq: 1<<64 - 1}} {
+		from := After(p)
+		if _, err := c.Subscribe(ctx, "c", from, func(context.Context, Event) error { return nil }); !errors.Is(err, ErrInvalidPosition) {
+			t.Errorf("Subscribe after %v: %v, want ErrInvalidPosition", p, err)
+		}
+		for _, err := range c.Events(ctx, "c", from) {
+			if !errors.Is(err, ErrInvalidPosition) {
+				t.Errorf("Events after %v: %v, want ErrInvalidPosition", p, err)
+			}
+			break
+		}
+		if _, err := c.Pin(ctx, "c", from); !errors.Is(err, ErrInvalidPosition) {
+			t.Errorf("Pin after %v: %v, want ErrInvalidPosition", p, err)
+		}
+	}
+	if _, err := c.Pin(ctx, "c", After(Position{Seq: MaxSeq})); err != nil {
+		t.Errorf("Pin after MaxSeq: %v", err)
+	}
+}
+
 // After Redis loses the log, the epoch-changed reset is well formed: an open range from the
 // first seq not delivered, never "from 11 to 0", whether or not something was published since.
 func TestEpochChangedResetHasAnOpenRange(t *testing.T) {

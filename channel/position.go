@@ -49,6 +49,19 @@ func (p Position) Token() string {
 	return p.String() + ":" + p.Entry
 }
 
+// MaxSeq is the largest seq a channel's log can hold: its scripts count in Lua numbers
+// (doubles), exact up to 2^53. A subscription cannot start after a larger seq: Subscribe,
+// Events and Pin refuse one with an error matching ErrInvalidPosition.
+const MaxSeq = 1<<53 - 1
+
+// checkStart refuses a start after a seq no log can reach.
+func checkStart(from From) error {
+	if !from.now && from.pos.Seq > MaxSeq {
+		return fmt.Errorf("%w: seq %d is beyond the largest seq a log can hold (%d, 2^53-1)", ErrInvalidPosition, from.pos.Seq, uint64(MaxSeq))
+	}
+	return nil
+}
+
 // ParsePosition reads a position written by Position.String or Token: "EPOCH:SEQ",
 // "EPOCH:SEQ:ENTRY", or a bare "SEQ" (no epoch: a subscription started after it follows whatever epoch the channel
 // has, see After). Anything else is an error that matches ErrInvalidPosition.

@@ -540,8 +540,8 @@ func (c *Client) fetchRetrying(ctx context.Context, k keys, kind Kind, from uint
 // fix turns FromNow into a position: the channel's head, read now (checking the name's kind),
 // so that every message whose publish begins after fix returns comes after it.
 func (c *Client) fix(ctx context.Context, k keys, from From) (From, error) {
-	if !from.now {
-		return from, nil
+	if err := checkStart(from); err != nil || !from.now {
+		return from, err
 	}
 	f, err := c.fetchRetrying(ctx, k, from.kindOr(), 1, 0)
 	if err != nil {

@@ -32,10 +32,9 @@ type sseEvent struct {
 	data []byte // one line of JSON
 }
 
-// MaxSeq is the largest seq a stream can start after: the largest a channel's log can hold,
-// since its scripts count in Lua numbers (doubles), exact up to 2^53. A larger start position
-// answers 400.
-const MaxSeq = 1<<53 - 1
+// MaxSeq is the largest seq a stream can start after: the largest a channel's log can hold
+// (channel.MaxSeq). A larger start position answers 400.
+const MaxSeq = channel.MaxSeq
 
 // positionForms says what a stream's start position may be, for error messages.
 const positionForms = "EPOCH:SEQ, EPOCH:SEQ:ENTRY or SEQ (the id of an event, to start after it; a bare SEQ is a seq of the current epoch, 0 starts at the oldest message the log holds)"

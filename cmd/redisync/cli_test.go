@@ -580,6 +580,9 @@ func TestSubBadFlags(t *testing.T) {
 		{"from without epoch", []string{"sub", "c", "--from", ":5"}, "--from"},
 		{"from without seq", []string{"sub", "c", "--from", "9d1c9a97561c2466:"}, "--from"},
 		{"from negative", []string{"sub", "c", "--from", "-1"}, "--from"},
+		{"from beyond any log", []string{"sub", "c", "--from", "18446744073709551615"}, "beyond the largest seq a log can hold"},
+		{"from beyond any log, with an epoch", []string{"sub", "c", "--from", "9d1c9a97561c2466:9007199254740992"}, "beyond the largest seq"},
+		{"watch from beyond any log", []string{"watch", "m", "--from", "9007199254740992"}, "beyond the largest seq"},
 		{"pub without args", []string{"pub"}, "arg"},
 		{"sub without args", []string{"sub"}, "arg"},
 	} {

@@ -96,6 +96,9 @@ func parseFrom(s string) (startFlag, error) {
 	if err != nil {
 		return startFlag{}, fmt.Errorf("--from %q: want \"now\", a position EPOCH:SEQ or EPOCH:SEQ:ENTRY, or a seq SEQ of the current epoch (0 for the start)", s)
 	}
+	if pos.Seq > channel.MaxSeq {
+		return startFlag{}, fmt.Errorf("--from %q: seq %d is beyond the largest seq a log can hold (%d, 2^53-1)", s, pos.Seq, uint64(channel.MaxSeq))
+	}
 	return startFlag{pos: pos}, nil
 }
 
