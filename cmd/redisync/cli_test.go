@@ -568,6 +568,15 @@ func TestSubReset(t *testing.T) {
 	}
 }
 
+// An empty --redis (an unset variable in a script) is an error, not a reason to use
+// $REDIS_URL or the default address: nothing is published anywhere.
+func TestEmptyRedisURL(t *testing.T) {
+	out, errOut, code := run(t, nil, "pub", "c", "x", "--redis", "", "--timeout", "1s")
+	if code != 1 || out != "" || !strings.Contains(errOut, "--redis is empty") {
+		t.Errorf("pub --redis \"\": exit code %d, stdout %q, stderr %q; want 1 and an error naming --redis", code, out, errOut)
+	}
+}
+
 func TestSubBadFlags(t *testing.T) {
 	// Nothing listens there: the commands must fail on their arguments before connecting.
 	url := "redis://" + freeAddr(t)

@@ -57,8 +57,8 @@ Configuration comes from flags, then the environment:
 
 Exit codes: 0 success; 1 an error (one line on standard error: an unreachable Redis, a key
 not found, a map that does not exist, a name that is a channel where a map is wanted or the
-reverse, …); 3 a version conflict of set or del --if-version; 130 interrupted by SIGINT or
-SIGTERM.`,
+reverse, …); 3 a version conflict of set or del --if-version; 4 pub found that Redis lost
+lines it had acknowledged; 130 interrupted by SIGINT or SIGTERM.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.String(),
@@ -96,6 +96,10 @@ SIGTERM.`,
 // the deprecated name of --namespace.
 func (g *globals) resolve(cmd *cobra.Command) error {
 	f := cmd.Flags()
+	if f.Changed("redis") && strings.TrimSpace(g.redisURL) == "" {
+		// Most likely an unset variable ("--redis $URL"): not a reason to use another Redis.
+		return errors.New("--redis is empty: give a Redis URL (redis://HOST:PORT), or leave the flag out to use $REDIS_URL or " + redisconn.DefaultURL)
+	}
 	if !f.Changed("prefix") {
 		return nil
 	}
