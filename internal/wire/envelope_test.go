@@ -95,7 +95,7 @@ func TestCheckName(t *testing.T) {
 			t.Errorf("CheckName(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a{b", "a}b", "new\nline", strings.Repeat("x", MaxNameLen+1)} {
+	for _, bad := range []string{"", "a{b", "a}b", "new\nline", "del\x7f", "c1\u0085", "\xff", "a\xc3", strings.Repeat("x", MaxNameLen+1)} {
 		if err := CheckName(bad); err == nil {
 			t.Errorf("CheckName(%q) accepted", bad)
 		}

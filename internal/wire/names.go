@@ -3,11 +3,13 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 )
 
 var (
-	// ErrInvalidName is returned for a name that is empty, too long, or holds a brace or a
-	// control character.
+	// ErrInvalidName is returned for a name that is empty, too long, not UTF-8, or holds a
+	// brace or a control character.
 	ErrInvalidName = errors.New("channel: invalid channel name")
 	// ErrWrongKind is matched by a *KindError.
 	ErrWrongKind = errors.New("redisync: name holds another kind")
@@ -30,8 +32,11 @@ func CheckName(name string) error {
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidName, len(name), MaxNameLen)
 	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: %q is not UTF-8", ErrInvalidName, name)
+	}
 	for _, r := range name {
-		if r == '{' || r == '}' || r < ' ' || r == 0x7f {
+		if r == '{' || r == '}' || unicode.IsControl(r) {
 			return fmt.Errorf("%w: %q holds %q", ErrInvalidName, name, r)
 		}
 	}

@@ -139,8 +139,9 @@ export function checkName(name: string): void {
   if (typeof name !== 'string' || name === '') throw new InvalidNameError('empty');
   const n = Buffer.byteLength(name, 'utf8');
   if (n > MAX_NAME_BYTES) throw new InvalidNameError(`${n} bytes, the limit is ${MAX_NAME_BYTES}`);
+  if (Buffer.from(name, 'utf8').toString('utf8') !== name) throw new InvalidNameError(`${JSON.stringify(name)} is not UTF-8: it holds a lone surrogate`);
   // eslint-disable-next-line no-control-regex
-  if (/[{}\x00-\x1f\x7f]/.test(name)) throw new InvalidNameError(`${JSON.stringify(name)} holds a brace or a control character`);
+  if (/[{}\x00-\x1f\x7f-\x9f]/.test(name)) throw new InvalidNameError(`${JSON.stringify(name)} holds a brace or a control character`);
 }
 
 /** Keys are the Redis names of one channel (PROTOCOL.md section 1). */

@@ -121,10 +121,11 @@ test('positions are EPOCH:SEQ, EPOCH:SEQ:ENTRY or a bare SEQ', () => {
   }
 });
 
-test('names: 1 to 256 bytes, no braces, no control characters', () => {
+test('names: 1 to 256 bytes of UTF-8, no braces, no control characters', () => {
   checkName('orders');
   checkName('x'.repeat(256));
-  for (const bad of ['', 'x'.repeat(257), 'a{b', 'a}b', 'a\nb', 'a\x7fb', 'é'.repeat(129)]) assert.throws(() => checkName(bad), InvalidNameError, JSON.stringify(bad));
+  checkName('ünïcode');
+  for (const bad of ['', 'x'.repeat(257), 'a{b', 'a}b', 'a\nb', 'a\x7fb', 'a\u0085b', 'a\ud800b', 'é'.repeat(129)]) assert.throws(() => checkName(bad), InvalidNameError, JSON.stringify(bad));
 });
 
 test('an appending script is lib.lua and its own file joined with nothing between, run as-is', () => {
