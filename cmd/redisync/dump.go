@@ -25,7 +25,8 @@ loaded all the same). A map that does not exist (never written to in this --name
 exits 1: map "MAP" does not exist; one whose keys were all deleted prints nothing.
 
 Plain output is one line per key: the key, its version and its value, separated by tabs; a
-key or value holding a control character is quoted.
+key or value is quoted as a Go string literal when it holds a control character (a tab too),
+is not UTF-8, or begins with a double quote.
 
 With --json each line is an object: {"key":"…","value":"…","version":N}; a value that is not
 UTF-8 is given base64-encoded with "base64":true.`,
@@ -52,7 +53,7 @@ UTF-8 is given base64-encoded with "base64":true.`,
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			for _, x := range all {
 				if !asJSON {
-					fmt.Fprintf(out, "%s\t%d\t%s\n", plainField(x.key, false), x.e.Version, plainField(string(x.e.Value), true))
+					fmt.Fprintf(out, "%s\t%d\t%s\n", plainField(x.key), x.e.Version, plainField(string(x.e.Value)))
 					continue
 				}
 				b, err := json.Marshal(newJSONEntry(x.key, x.e.Value, x.e.Version))

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -141,10 +143,11 @@ func (g *globals) explain(err error) error {
 	return err
 }
 
-// plainField returns s for a tab-separated line: quoted when it holds a control character
-// (a tab too, unless last is set, since the last field may hold tabs).
-func plainField(s string, last bool) string {
-	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' && (r != '\t' || !last) || r == 0x7f }) {
+// plainField returns s for a line of plain output: as it is, or quoted (strconv.Quote) when it
+// holds a control character (a tab too), is not UTF-8, or begins with a double quote, so that
+// a field that begins with one is always quoted and reads back exactly (strconv.Unquote).
+func plainField(s string) string {
+	if strings.HasPrefix(s, `"`) || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		return strconv.Quote(s)
 	}
 	return s

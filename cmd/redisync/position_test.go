@@ -207,3 +207,39 @@ func TestSubFromNowAnnouncedStart(t *testing.T) {
 		}
 	}
 }
+
+// Plain output reads back exactly: a data field is printed as it is, or quoted when it holds
+// a control character (a tab too), is not UTF-8, or begins with a double quote, so that one
+// that begins with a quote is always to be unquoted. Two messages that differ never print the
+// same.
+func TestPlainOutputReadsBack(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	common := []string{"--redis", srv.URL(), "--namespace", uniquePrefix(t)}
+	msgs := []string{"plain", "a\nb", `"a\nb"`, "tab\there", "\xffbytes", `"quoted"`, "dél\u0085", `x"y`}
+	for _, m := range msgs {
+		if _, errOut, code := run(t, nil, append([]string{"pub", "c", m}, common...)...); code != 0 {
+			t.Fatalf("pub %q: exit code %d: %s", m, code, errOut)
+		}
+	}
+	out, errOut, code := run(t, nil, append([]string{"sub", "c", "--from", "0", "--count", strconv.Itoa(len(msgs))}, common...)...)
+	if code != 0 {
+		t.Fatalf("sub: exit code %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(msgs) {
+		t.Fatalf("sub printed %d lines, want %d:\n%s", len(lines), len(msgs), out)
+	}
+	for i, l := range lines {
+		_, field, _ := strings.Cut(l, "\t")
+		got := field
+		if strings.HasPrefix(field, `"`) {
+			var err error
+			if got, err = strconv.Unquote(field); err != nil {
+				t.Errorf("line %q: a field that begins with a quote does not unquote: %v", l, err)
+			}
+		}
+		if got != msgs[i] {
+			t.Errorf("line %q reads back as %q, want %q", l, got, msgs[i])
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,8 +34,9 @@ Once the start is fixed, and before any message, sub prints "subscribed after PO
 standard error (a bare SEQ with the current epoch): every message published after that line
 is printed. A script can wait for the line, then publish.
 
-Plain output is one line per message: the seq, a tab, and the data (quoted when it holds a
-newline or other control character). A reset (messages that can no longer be delivered) is
+Plain output is one line per message: the seq, a tab, and the data, quoted as a Go string
+literal when it holds a control character (a tab or a newline too), is not UTF-8, or begins
+with a double quote: data that begins with a quote is always to be unquoted. A reset (messages that can no longer be delivered) is
 reported on standard error:
   reset (REASON): WHAT; continuing after POS
 
@@ -142,11 +142,7 @@ func printEvent(out *bufio.Writer, errw io.Writer, ev channel.Event, asJSON bool
 			_, err := fmt.Fprintln(errw, resetLine(r, ev.Position))
 			return err
 		}
-		data := string(ev.Data)
-		if strings.ContainsFunc(data, func(r rune) bool { return r < ' ' && r != '\t' }) {
-			data = strconv.Quote(data)
-		}
-		if _, err := fmt.Fprintf(out, "%d\t%s\n", ev.Seq, data); err != nil {
+		if _, err := fmt.Fprintf(out, "%d\t%s\n", ev.Seq, plainField(string(ev.Data))); err != nil {
 			return err
 		}
 		return out.Flush()

@@ -37,8 +37,9 @@ standard error (a bare SEQ with the current epoch): every write made after that 
 printed.
 
 Plain output is one line per change: the seq, the operation ("set" or "del"), the key and the
-value (empty for a del), separated by tabs; a key or value holding a control character is
-quoted. A reset (changes that can no longer be delivered) is reported on standard error:
+value (empty for a del), separated by tabs; a key or value is quoted as a Go string literal
+when it holds a control character (a tab too), is not UTF-8, or begins with a double quote. A
+reset (changes that can no longer be delivered) is reported on standard error:
   reset (REASON): WHAT; continuing after POS
 
 With --json each line is an object:
@@ -104,7 +105,7 @@ func printChange(out *bufio.Writer, errw io.Writer, ch replmap.Change[[]byte], a
 			_, err := fmt.Fprintln(errw, resetLine(r, ch.Position))
 			return err
 		}
-		if _, err := fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", ch.Seq, opName(ch.Deleted), plainField(ch.Key, false), plainField(string(ch.Raw), true)); err != nil {
+		if _, err := fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", ch.Seq, opName(ch.Deleted), plainField(ch.Key), plainField(string(ch.Raw))); err != nil {
 			return err
 		}
 		return out.Flush()
