@@ -93,6 +93,9 @@ func explain(err error) string {
 		return "connection refused (is redis-server running on that address?)"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "no answer in time (" + msg + ")"
+	case strings.Contains(msg, "unknown message type"):
+		// rueidis's words for a reply that is no RESP at all: another kind of server.
+		return "the server does not speak the Redis protocol; is that the address of a Redis? (" + msg + ")"
 	case isAuthError(msg):
 		return "authentication failed: " + msg
 	case strings.HasPrefix(msg, "NOPERM"):

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -250,6 +252,20 @@ func TestOpenNoAnswer(t *testing.T) {
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
+	}
+}
+
+// An HTTP server where a Redis was expected: the error says the server does not speak the
+// Redis protocol, not only rueidis's "unknown message type".
+func TestOpenNotRedis(t *testing.T) {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	defer hs.Close()
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	msg, _ := openErr(t, context.Background(), redisconn.Options{URL: "redis://" + addr, Timeout: 2 * time.Second})
+	for _, want := range []string{addr, "does not speak the Redis protocol"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not contain %q", msg, want)
+		}
 	}
 }
 
