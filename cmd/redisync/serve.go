@@ -45,8 +45,10 @@ delivers every later change exactly once; history that cannot be delivered any m
 as an "event: reset". Each stream begins with an
 "event: ready" whose id is where it starts; while Redis is unreachable a stream answers 200
 and waits for it. Errors are JSON {"error":"…"}: 400, 401, 403 (see below), 404, 408 (a body
-slower than --body-timeout), 412, 413 (body over 1 MiB), 414 (key over 1 KiB), 503 (a
-replica still loading, Redis unreachable).
+slower than --body-timeout), 409 (a name that holds the other kind: a channel where a map is
+served, or the reverse), 412, 413 (body over 1 MiB), 414 (key over 1 KiB), 503 (a replica
+still loading, Redis unreachable, a write Redis acknowledged and then lost: write again).
+A request line Go's HTTP server cannot parse (a bad percent-encoding) gets its plain-text 400.
 
 Security. The node listens on loopback by default; a --listen on another address needs
 --token (or $` + envToken + `), or --insecure-no-token to serve without one. With a token every
