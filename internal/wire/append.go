@@ -115,7 +115,7 @@ func (a *Appender) Append(ctx context.Context, script *Script, k Keys, more, arg
 // WAIT, and reports ErrNotReplicated (with the reply) when fewer replicas confirmed it in time.
 func (a *Appender) exec(ctx context.Context, script *Script, keys, argv []string) ([]rueidis.RedisMessage, error) {
 	if a.MinReplicas == 0 {
-		return script.lua.Exec(ctx, a.RC, keys, argv).ToArray()
+		return script.Exec(ctx, a.RC, keys, argv).ToArray()
 	}
 	var vs []rueidis.RedisMessage
 	var acked int64
@@ -123,9 +123,9 @@ func (a *Appender) exec(ctx context.Context, script *Script, keys, argv []string
 		wait := func() rueidis.Completed {
 			return dc.B().Wait().Numreplicas(int64(a.MinReplicas)).Timeout(a.ReplicaTimeout.Milliseconds()).Build()
 		}
-		rs := dc.DoMulti(ctx, dc.B().Evalsha().Sha1(script.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(argv...).Build(), wait())
-		if err := rs[0].Error(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			rs = dc.DoMulti(ctx, dc.B().Eval().Script(script.text).Numkeys(int64(len(keys))).Key(keys...).Arg(argv...).Build(), wait())
+		rs := dc.DoMulti(ctx, script.command(dc.B(), true, keys, argv), wait())
+		if noScript(rs[0]) {
+			rs = dc.DoMulti(ctx, script.command(dc.B(), false, keys, argv), wait())
 		}
 		var err error
 		if vs, err = rs[0].ToArray(); err != nil {

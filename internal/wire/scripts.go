@@ -28,22 +28,22 @@ var (
 	markLua string
 )
 
-// Script is a Lua script of the protocol.
+// Script is a Lua script of the protocol. It runs as EVALSHA (EVALSHA_RO when read-only, so
+// that read-only users may run it), and as EVAL when Redis does not know it yet (NOSCRIPT).
+//
+// Its commands are pinned: rueidis does not recycle them into its pool of command buffers.
+// A command answered on a connection whose writer goroutine had read it has no
+// happens-before edge to that read but the socket; reusing its buffer for the next command
+// (the EVAL after a NOSCRIPT, say) is then a data race to the race detector, and, after a
+// connection was cut while writing, a real one.
 type Script struct {
-	lua       *rueidis.Lua
 	text, sha string
 	readOnly  bool
 }
 
 func newScript(text string, readOnly bool) *Script {
 	sum := sha1.Sum([]byte(text))
-	s := &Script{text: text, sha: hex.EncodeToString(sum[:]), readOnly: readOnly}
-	if readOnly {
-		s.lua = rueidis.NewLuaScriptReadOnly(text) // EVALSHA_RO: read-only users may run it
-	} else {
-		s.lua = rueidis.NewLuaScript(text)
-	}
-	return s
+	return &Script{text: text, sha: hex.EncodeToString(sum[:]), readOnly: readOnly}
 }
 
 // The scripts.
@@ -64,10 +64,47 @@ var (
 
 // Exec runs s once.
 func (s *Script) Exec(ctx context.Context, rc rueidis.Client, keys, args []string) rueidis.RedisResult {
-	return s.lua.Exec(ctx, rc, keys, args)
+	r := rc.Do(ctx, s.command(rc.B(), true, keys, args))
+	if noScript(r) {
+		r = rc.Do(ctx, s.command(rc.B(), false, keys, args))
+	}
+	return r
 }
 
 // ExecMulti runs s once per exec, pipelined.
 func (s *Script) ExecMulti(ctx context.Context, rc rueidis.Client, execs ...rueidis.LuaExec) []rueidis.RedisResult {
-	return s.lua.ExecMulti(ctx, rc, execs...)
+	cmds := make(rueidis.Commands, len(execs))
+	for i, e := range execs {
+		cmds[i] = s.command(rc.B(), true, e.Keys, e.Args)
+	}
+	rs := rc.DoMulti(ctx, cmds...)
+	for i, r := range rs {
+		if noScript(r) {
+			rs[i] = rc.Do(ctx, s.command(rc.B(), false, execs[i].Keys, execs[i].Args))
+		}
+	}
+	return rs
+}
+
+// command builds the pinned EVALSHA (bySHA) or EVAL of s.
+func (s *Script) command(b rueidis.Builder, bySHA bool, keys, args []string) rueidis.Completed {
+	n := int64(len(keys))
+	var c rueidis.Completed
+	switch {
+	case bySHA && s.readOnly:
+		c = b.EvalshaRo().Sha1(s.sha).Numkeys(n).Key(keys...).Arg(args...).Build()
+	case bySHA:
+		c = b.Evalsha().Sha1(s.sha).Numkeys(n).Key(keys...).Arg(args...).Build()
+	case s.readOnly:
+		c = b.EvalRo().Script(s.text).Numkeys(n).Key(keys...).Arg(args...).Build()
+	default:
+		c = b.Eval().Script(s.text).Numkeys(n).Key(keys...).Arg(args...).Build()
+	}
+	return c.Pin()
+}
+
+// noScript reports whether r is Redis not knowing the script (NOSCRIPT).
+func noScript(r rueidis.RedisResult) bool {
+	err, ok := rueidis.IsRedisErr(r.Error())
+	return ok && err.IsNoScript()
 }
