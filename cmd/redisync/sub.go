@@ -36,8 +36,8 @@ is printed. A script can wait for the line, then publish.
 
 Plain output is one line per message: the seq, a tab, and the data, quoted as a Go string
 literal when it holds a control character (a tab or a newline too), is not UTF-8, or begins
-with a double quote: data that begins with a quote is always to be unquoted. A reset (messages that can no longer be delivered) is
-reported on standard error:
+with a double quote: data that begins with a quote is always to be unquoted. A reset
+(messages that can no longer be delivered) is reported on standard error:
   reset (REASON): WHAT; continuing after POS
 
 With --json each line is an object:
