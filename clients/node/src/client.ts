@@ -1,7 +1,7 @@
 import Redis, { Cluster, RedisOptions } from 'ioredis';
 import { ClientOptions, Config, withDefaults } from './config';
 import { decodeEnvelope, chainID, Envelope } from './envelope';
-import { AbortError, ClosedError, EmptyBatchError, KindError, RedisError, RedisyncError, TooLargeError } from './errors';
+import { AbortError, ClosedError, EmptyBatchError, KindError, RedisError, RedisyncError, TooLargeError, abortError } from './errors';
 import { Hub } from './hub';
 import { Event, From, Keys, Kind, Position, at, checkName, formatPosition, keysFor, parsePosition } from './position';
 import { PubState, execAppend } from './publish';
@@ -141,10 +141,17 @@ export class Client {
    */
   async publishBatch(name: string, msgs: (Buffer | string)[], opts: { signal?: AbortSignal } = {}): Promise<Position> {
     const st = this.pubState(name);
+    if (!Array.isArray(msgs)) throw new TypeError(`redisync: publishBatch takes an array of messages, not ${typeof msgs}`);
     if (msgs.length === 0) throw new EmptyBatchError();
     const cfg = this.config;
     if (msgs.length > cfg.maxBatchMessages) throw new TooLargeError(`${msgs.length} messages in a batch, the limit is ${cfg.maxBatchMessages}`);
-    const bufs = msgs.map((m) => (typeof m === 'string' ? Buffer.from(m, 'utf8') : m));
+    // Checked here, for this caller alone: a message that is not bytes would fail the whole group commit.
+    const bufs = msgs.map((m: unknown, i) => {
+      if (typeof m === 'string') return Buffer.from(m, 'utf8');
+      if (Buffer.isBuffer(m)) return m;
+      if (m instanceof Uint8Array) return Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+      throw new TypeError(`redisync: message ${i} is ${m === null ? 'null' : typeof m}, not a string, Buffer or Uint8Array`);
+    });
     let size = 0;
     for (const b of bufs) {
       if (b.length > cfg.maxMessageBytes) throw new TooLargeError(`${b.length} bytes, the limit is ${cfg.maxMessageBytes}`);
@@ -211,7 +218,7 @@ export class Client {
       try {
         return await this.fetch(k, kind, from, count, signal);
       } catch (err) {
-        if (signal.aborted) throw new AbortError(signal.reason);
+        if (signal.aborted) throw abortError(signal.reason);
         if (!transient(err)) {
           if (err instanceof RedisyncError) throw err;
           throw new RedisError(`read channel ${JSON.stringify(k.name)}: ${(err as Error).message}`, err);

@@ -83,9 +83,17 @@ export class RedisError extends RedisyncError {
 
 /** AbortError: the caller's AbortSignal ended the call. */
 export class AbortError extends RedisyncError {
-  constructor(cause?: unknown) {
-    super('ABORT_ERR', 'redisync: aborted', { cause });
+  /** The call had been sent to Redis: it may or may not have been applied (as with the Go client's context). */
+  readonly inFlight: boolean;
+  constructor(cause?: unknown, inFlight = false) {
+    super('ABORT_ERR', inFlight ? 'redisync: aborted while the call was in flight: it may or may not have been applied' : 'redisync: aborted', { cause });
+    this.inFlight = inFlight;
   }
+}
+
+/** abortError is the error of a wait cut off by a signal aborted with reason: the ClosedError that closing gives as its reason, else an AbortError. */
+export function abortError(reason: unknown): RedisyncError {
+  return reason instanceof ClosedError ? reason : new AbortError(reason);
 }
 
 /** NotFoundError: a map key that is absent; for a delete, nothing was written. */

@@ -184,7 +184,7 @@ export class Hub {
       const heads = await this.c.readHeads(metas, ctl.signal);
       metas.forEach((m, i) => byMeta.get(m)!.forEach((s) => s.offerHead(heads[i])));
     } catch (err) {
-      if (!this.closed) this.c.config.logger.warn(`redisync: idle check could not read the channels' heads; retrying: ${(err as Error).message}`);
+      if (!this.closed && !this.c.signal.aborted) this.c.config.logger.warn(`redisync: idle check could not read the channels' heads; retrying: ${(err as Error).message}`);
     } finally {
       clearTimeout(t);
       this.c.signal.removeEventListener('abort', onClose);

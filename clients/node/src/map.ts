@@ -13,7 +13,7 @@ import { at, formatPosition } from './position';
 import { Digest, decodeRecord } from './record';
 import { scripts } from './scripts';
 import type { Subscription } from './subscription';
-import { AbortError } from './errors';
+import { AbortError, abortError } from './errors';
 
 /** Codec turns values into bytes and back. */
 export interface Codec<V> {
@@ -200,7 +200,7 @@ export class ReplicatedMap<V = Buffer> {
       if (cond()) return;
       if (this.fault) throw this.fault;
       if (this.ctl.signal.aborted) throw new ClosedError('map');
-      if (signal?.aborted) throw new AbortError(signal.reason);
+      if (signal?.aborted) throw abortError(signal.reason);
       await new Promise<void>((resolve) => {
         const done = () => {
           this.waiters.delete(done);
@@ -505,10 +505,23 @@ export class ReplicatedMap<V = Buffer> {
     if (this.ctl.signal.aborted) return Promise.reject(new ClosedError('map'));
     if (signal?.aborted) return Promise.reject(new AbortError(signal.reason));
     return new Promise((resolve, reject) => {
+      const off = () => {
+        this.ctl.signal.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        off();
+        reject(this.ctl.signal.aborted ? new ClosedError('map') : new AbortError(signal?.reason));
+      };
       const l = this.wants.get(pos.seq) ?? [];
-      l.push({ epoch: pos.epoch, resolve });
+      l.push({
+        epoch: pos.epoch,
+        resolve: (d) => {
+          off(); // answered: the listeners go, or every wait would leave two behind
+          resolve(d);
+        },
+      });
       this.wants.set(pos.seq, l);
-      const onAbort = () => reject(this.ctl.signal.aborted ? new ClosedError('map') : new AbortError(signal?.reason));
       this.ctl.signal.addEventListener('abort', onAbort, { once: true });
       signal?.addEventListener('abort', onAbort, { once: true });
     });

@@ -26,6 +26,9 @@ export class PubState {
   readonly unsettled = new Map<number, number>();
   private pending: PubReq[] = [];
   private flushing = false;
+  /** The epoch and the last seq of the publishes acknowledged so far, to see one handed out again. */
+  private ackEpoch = '';
+  private ackSeq = 0;
 
   constructor(
     private readonly c: Client,
@@ -103,6 +106,24 @@ export class PubState {
     return batch;
   }
 
+  /**
+   * acknowledged notes that a call appended n messages from pos on. A seq at or below one
+   * already acknowledged in the same epoch means the log went back: a failover lost messages
+   * that had been acknowledged, and their seqs now name other messages. That is counted
+   * (stats.seqsReused) and logged; subscribers see it as a rewound reset.
+   */
+  private acknowledged(pos: Position, n: number): void {
+    const last = pos.seq + n - 1;
+    if (pos.epoch === this.ackEpoch && pos.seq <= this.ackSeq) {
+      this.c.stats.seqsReused++;
+      this.c.config.logger.warn(
+        `redisync: a publish got a seq already given to another; Redis lost acknowledged messages (a failover?): channel ${JSON.stringify(this.keys.name)} epoch ${pos.epoch} seq ${pos.seq} acknowledged before ${this.ackSeq}`,
+      );
+    }
+    this.ackEpoch = pos.epoch;
+    this.ackSeq = last;
+  }
+
   /** commit appends batch in one script call while any caller in it still waits. */
   private async commit(batch: PubReq[]): Promise<void> {
     const ctl = new AbortController();
@@ -114,7 +135,7 @@ export class PubState {
     for (const r of batch) {
       if (!r.signal) continue;
       const f = () => {
-        r.reject(new AbortError(r.signal!.reason));
+        r.reject(new AbortError(r.signal!.reason, true)); // the call is on its way: it may land
         if (--waiting === 0) ctl.abort(new AbortError());
       };
       r.signal.addEventListener('abort', f, { once: true });
@@ -127,6 +148,7 @@ export class PubState {
       const pos = parsePublishReply(vs);
       this.c.stats.published += msgs.length;
       this.c.stats.publishCalls++;
+      this.acknowledged(pos, msgs.length);
       let seq = pos.seq;
       for (const r of batch) {
         r.resolve(at(pos.epoch, seq, entry));
@@ -179,7 +201,8 @@ export async function execAppend(c: Client, st: PubState, script: Script, extraK
         return reply as Buffer[];
       } catch (err) {
         if (err instanceof AbortError || err instanceof DeadlineError || !isReply(err) || c.cmdCloses !== closes) inDoubt = true;
-        if (err instanceof AbortError) throw err;
+        if (err instanceof AbortError) throw new AbortError(err.cause, true);
+        if (err instanceof ClosedError) throw err;
         const is = wrongKind(err);
         if (is !== undefined) throw new KindError(k.name, is, is === 'map' ? 'channel' : 'map');
         if (err instanceof DeadlineError) throw new UnknownOutcomeError(`append to ${JSON.stringify(k.name)} not confirmed within ${cfg.idempotencyWindow / 2} ms`);

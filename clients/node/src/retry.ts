@@ -1,6 +1,6 @@
 // Retry rules shared by publishing, writing and reading (PROTOCOL.md section 2).
 import { ReplyError } from 'ioredis';
-import { AbortError, KindError, RedisyncError } from './errors';
+import { AbortError, KindError, RedisyncError, abortError } from './errors';
 
 /** Redis error replies that end on their own: the same call may pass when repeated. */
 const TRANSIENT_REPLIES = ['LOADING', 'BUSY', 'TRYAGAIN', 'MASTERDOWN', 'READONLY', 'CLUSTERDOWN', 'NOREPLICAS'];
@@ -33,13 +33,13 @@ export function wrongKind(err: unknown): string | undefined {
   return m ? m[1] : undefined;
 }
 
-/** sleep waits ms, or rejects with an AbortError when signal aborts first. */
+/** sleep waits ms, or rejects with an AbortError (a ClosedError when closing aborted it) when signal aborts first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new AbortError(signal.reason));
+    if (signal?.aborted) return reject(abortError(signal.reason));
     const onAbort = () => {
       clearTimeout(t);
-      reject(new AbortError(signal?.reason));
+      reject(abortError(signal?.reason));
     };
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -59,12 +59,12 @@ export function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p;
   if (signal.aborted) {
     p.catch(() => {});
-    return Promise.reject(new AbortError(signal.reason));
+    return Promise.reject(abortError(signal.reason));
   }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => {
       p.catch(() => {});
-      reject(new AbortError(signal.reason));
+      reject(abortError(signal.reason));
     };
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(

@@ -26,12 +26,14 @@ export interface Stats {
   reconnects: number;
   /** Rewound resets: the log no longer held messages a subscription delivered. */
   rewinds: number;
+  /** Publishes given a seq at or below one this client was given before in the same epoch: a failover lost acknowledged messages. */
+  seqsReused: number;
 }
 
 export function newStats(): Stats {
   return {
     published: 0, publishCalls: 0, publishRetries: 0, delivered: 0, resets: 0, fromLog: 0, gapsFilled: 0,
-    tailLosses: 0, duplicates: 0, overflows: 0, junk: 0, reconnects: 0, rewinds: 0,
+    tailLosses: 0, duplicates: 0, overflows: 0, junk: 0, reconnects: 0, rewinds: 0, seqsReused: 0,
   };
 }
 

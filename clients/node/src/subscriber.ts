@@ -1,7 +1,7 @@
 // The subscriber algorithm of PROTOCOL.md section 5, with no Redis in it: it reads the log
 // through an injected fetch, so that its gap, chain and reset logic can be tested against a
 // log held in memory (test/subscriber.test.ts) as well as against Redis.
-import { AbortError } from './errors';
+import { abortError } from './errors';
 import { Envelope, lastSeq } from './envelope';
 import { History } from './history';
 import { Event, Position, Reset, at, formatPosition } from './position';
@@ -137,7 +137,7 @@ export class Subscriber {
         while (!signal.aborted && this.live.length === 0 && !this.resync && this.head === undefined) {
           await new Promise<void>((resolve) => (this.waiter = resolve));
         }
-        if (signal.aborted) throw new AbortError(signal.reason);
+        if (signal.aborted) throw abortError(signal.reason);
         if (this.resync) {
           this.live.length = 0; // whatever is queued, the log decides
           await this.catchUp(signal);
@@ -433,7 +433,7 @@ export class Subscriber {
   }
 
   private async emit(ev: Event, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) throw new AbortError(signal.reason);
+    if (signal.aborted) throw abortError(signal.reason);
     await this.d.deliver(ev, signal);
     this.position = ev.position;
   }

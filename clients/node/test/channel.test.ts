@@ -4,7 +4,7 @@
 // leaves nothing open.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Client, ClosedError, EmptyBatchError, Event, InvalidNameError, PARTED_WINDOW_MS, TooLargeError, UnknownOutcomeError, encodeEnvelope, silentLogger } from '../src';
+import { AbortError, Client, ClosedError, EmptyBatchError, Event, InvalidNameError, PARTED_WINDOW_MS, TooLargeError, UnknownOutcomeError, encodeEnvelope, silentLogger } from '../src';
 import { packMessages } from '../src/envelope';
 import { scripts } from '../src/scripts';
 import { RedisServer, freePort, newClient, rollback, uniquePrefix, waitFor } from './helpers';
@@ -318,4 +318,56 @@ test('a resume by seq alone after a marked rewind is announced as rewound from w
     await pub.redis.hset(k.meta, 'parted', bad);
     assert.deepEqual(texts(await collect({ epoch, seq: 10 }, 3)), [...msgs(11, 12, 'new'), 'm:13:new13'], `mark ${bad}`);
   }
+});
+
+// An abort says what became of the publish: while it still waited for its turn it was not
+// sent, and nothing is appended; once its call was on its way, it may land (inFlight), as a
+// cancelled context does in Go. A caller's bad message fails that caller alone, not the
+// publishes grouped with it.
+test('aborted publishes say whether they were in flight; a bad message fails its caller alone', { timeout: 30000 }, async () => {
+  const c = client(uniquePrefix('abort'));
+  await c.publish('a', 'first');
+  await r.cli('CLIENT', 'PAUSE', '1000', 'ALL'); // Redis answers no client for a second
+  const inFlight = new AbortController();
+  const queued = new AbortController();
+  const p1 = c.publish('a', 'in-flight', { signal: inFlight.signal });
+  await new Promise((res) => setTimeout(res, 50));
+  const p2 = c.publish('a', 'queued', { signal: queued.signal });
+  const p3 = c.publish('a', 'good');
+  const p4 = c.publish('a', 42 as unknown as string);
+  inFlight.abort();
+  queued.abort();
+  await assert.rejects(p1, (e) => e instanceof AbortError && e.inFlight === true, 'the call in flight');
+  await assert.rejects(p2, (e) => e instanceof AbortError && e.inFlight === false, 'the call still queued');
+  await assert.rejects(p4, TypeError, 'a message that is not bytes');
+  const good = await p3;
+  const f = await c.fetch(c.keys('a'), '', 1, 100);
+  const data = f.entries.flatMap((e) => e.data.map((d) => d.toString()));
+  assert.deepEqual(data, ['first', 'in-flight', 'good'], 'the call in flight landed; the queued one did not');
+  assert.equal(good.seq, 3);
+});
+
+// A publisher that is handed a seq it was given before, in the same epoch, counts it and logs
+// it: a failover lost messages it had acknowledged.
+test('a seq handed out again is counted in stats.seqsReused and logged', { timeout: 30000 }, async () => {
+  const warnings: string[] = [];
+  const c = client(uniquePrefix('reused'), { logger: { ...silentLogger, warn: (m: string) => warnings.push(m) } });
+  for (let i = 1; i <= 5; i++) await c.publish('r', `m${i}`);
+  await rollback(c, 'r', 3);
+  assert.equal((await c.publish('r', 'again')).seq, 4);
+  assert.equal(c.stats.seqsReused, 1);
+  assert.ok(warnings.some((w) => w.includes('seq already given to another') && w.includes('seq 4') && w.includes('before 5')), warnings.join('\n'));
+});
+
+// close() ends the calls waiting for Redis with a ClosedError, as it says.
+test('calls in flight at close() fail with a ClosedError', { timeout: 30000 }, async () => {
+  const c = newClient(r, uniquePrefix('closing'));
+  await c.publish('h', 'x');
+  await r.cli('CLIENT', 'PAUSE', '1000', 'ALL'); // Redis answers no client for a second
+  const head = c.head('h');
+  const sub = c.subscribe('h', 'now', () => {});
+  await new Promise((res) => setTimeout(res, 50));
+  await c.close();
+  await assert.rejects(head, ClosedError, 'head');
+  await assert.rejects(sub, ClosedError, "subscribe 'now'");
 });

@@ -2,6 +2,7 @@
 // verify at the same seq while writes continue, and self-repair.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { Change, Client, ConflictError, Digest, InvalidWriteError, NotFoundError, NotReadyError, Position, ReplicatedMap, WriteLostError, codecs, encodeEnvelope, encodeRecord, silentLogger } from '../src';
 import { RedisServer, newClient, rollback, uniquePrefix, waitFor } from './helpers';
 
@@ -328,4 +329,23 @@ test('the wait of a write asks the log when the replica reloaded past it', { tim
   await assert.rejects(ai.awaitWrite(kept.pos, kept.replied), (e) => e instanceof WriteLostError, 'Redis lost the map history after the write');
   await a.close();
   await b.close();
+});
+
+// verify() waits for the replica to reach Redis's seq; once answered, its wait leaves no
+// listener behind on the map's signal (200 verifies used to leave 90 and a MaxListeners warning).
+test('verify leaves no abort listener behind', { timeout: 30000 }, async () => {
+  const c = client(uniquePrefix('verifyleak'));
+  const m = c.openMap('v', { codec: codecs.utf8, verifyEvery: -1 });
+  await m.ready();
+  const signal = (m as unknown as { ctl: AbortController }).ctl.signal;
+  const before = getEventListeners(signal, 'abort').length;
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) await m.set(`k${i % 20}`, String(i));
+  })();
+  for (let i = 0; i < 40; i++) assert.equal((await m.verify()).match, true);
+  writing = false;
+  await writer;
+  assert.ok(getEventListeners(signal, 'abort').length <= before + 1, `${getEventListeners(signal, 'abort').length} abort listeners after 40 verifies, ${before} before`);
+  await m.close();
 });
