@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -21,6 +22,9 @@ const (
 	paramSentinelPassword = "sentinel_password"
 	paramAllowReplica     = "allow_replica"
 )
+
+// sentinelRefresh is how often a Sentinel client asks the sentinels which server is the master.
+const sentinelRefresh = time.Second
 
 // knownParams are the query parameters a URL may have: ours and those of
 // rueidis.ParseURL. Any other is a mistake (a typo would otherwise be
@@ -91,6 +95,11 @@ func clientOption(o Options) (rueidis.ClientOption, error) {
 	} else {
 		opt.Sentinel.Username, opt.Sentinel.Password = sUser, sPass
 		opt.Sentinel.Dialer = opt.Dialer
+		// Ask the sentinels every second too, rather than wait for +switch-master alone: the
+		// sentinel the client listens to may be the failover's leader, which announces it only
+		// once every replica is reconfigured, seconds after the promotion, while the old master
+		// still takes writes that the failover then loses.
+		opt.Sentinel.TopologyRefreshInterval = sentinelRefresh
 		if opt.TLSConfig != nil {
 			opt.Sentinel.TLSConfig = opt.TLSConfig.Clone()
 		}
