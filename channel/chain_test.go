@@ -334,3 +334,31 @@ func TestBareResumeAfterAMarkedRewind(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	expectEvents(t, early.snapshot(), want...)
 }
+
+// The same resume when no subscription ran through the failover: the publisher that is handed
+// a seq it was given before finds, from the calls it remembers, where the log parted from
+// them, and leaves the mark. Here another publisher wrote first on the new history (8 and 9),
+// so the reused seq (10) is above where the histories part (8).
+func TestBareResumeAfterARewindOnlyAPublisherSaw(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	pub, _ := newTestClient(t, srv.URL(), Config{})
+	ps := publishData(t, pub, "c", data(1, 10, "old")...)
+	rollback(t, srv, pub, "c", 7)
+	other, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix})
+	publishData(t, other, "c", data(8, 9, "new")...)
+	if p := publishData(t, pub, "c", "new10"); p[0].Seq != 10 || pub.Stats().SeqsReused != 1 {
+		t.Fatalf("the publish after the rewind: %v, SeqsReused %d; want seq 10, counted", p[0], pub.Stats().SeqsReused)
+	}
+	k := pub.keysMust(t, "c")
+	waitFor(t, func() bool {
+		e, d, _, err := pub.readParted(context.Background(), k)
+		return err == nil && e == ps[0].Epoch && d == 8
+	})
+
+	reader, _ := newTestClient(t, srv.URL(), Config{Prefix: pub.cfg.Prefix, IdleCheck: 50 * time.Millisecond})
+	late, _ := subscribe(t, reader, "c", After(Position{Epoch: ps[0].Epoch, Seq: 9})) // what a reader kept of old9
+	want := []string{"r:8-9", "m:8:new8", "m:9:new9", "m:10:new10"}
+	waitFor(t, func() bool { return len(late.snapshot()) >= len(want) })
+	time.Sleep(200 * time.Millisecond)
+	expectEvents(t, late.snapshot(), want...)
+}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redisync/redisync/internal/wire"
 )
@@ -90,12 +91,23 @@ type pubState struct {
 	name string
 	keys keys
 
-	mu       sync.Mutex // guards the fields below
-	pending  []*pubReq  // waiting for a flusher, oldest first
-	flushers int        // flush goroutines running, at most Config.MaxInflight
-	ackEpoch string     // epoch of the newest seq acknowledged
-	ackSeq   uint64     // the newest seq acknowledged in ackEpoch
+	mu       sync.Mutex  // guards the fields below
+	pending  []*pubReq   // waiting for a flusher, oldest first
+	flushers int         // flush goroutines running, at most Config.MaxInflight
+	ackEpoch string      // epoch of the newest seq acknowledged
+	ackSeq   uint64      // the newest seq acknowledged in ackEpoch
+	acks     []ackedCall // the calls acknowledged most recently in ackEpoch, oldest first
 }
+
+// ackedCall is a publish call that was acknowledged: its seqs and the id of its log entry.
+type ackedCall struct {
+	first, last uint64
+	entry       string
+}
+
+// ackedMax is how many acknowledged calls a publisher remembers per channel, to find where
+// the log parted from them when a failover lost some (partedBelow).
+const ackedMax = 64
 
 func (c *Client) pubStateFor(name string) (*pubState, error) {
 	c.mu.Lock()
@@ -235,19 +247,79 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 // acknowledged notes that a fresh append of n messages got seqs from pos on. A seq at or below
 // one already acknowledged in the same epoch means the log went back: a failover lost writes
 // that had been acknowledged, and their seqs now name other messages. That is logged and
-// counted (Stats.SeqsReused); the subscribers see it as a rewound reset.
+// counted (Stats.SeqsReused), and marked in Redis as a subscription that sees it would
+// (markParted), so that a resume by a bare EPOCH:SEQ is told even when no subscription ran
+// through the failover; the subscribers see it as a rewound reset.
 func (st *pubState) acknowledged(c *Client, pos Position, n uint64) {
 	last := pos.Seq + n - 1
 	st.mu.Lock()
 	reused := pos.Epoch == st.ackEpoch && pos.Seq <= st.ackSeq && c.cfg.MaxInflight == 1
 	prev := st.ackSeq
+	var before []ackedCall // the calls acknowledged below the reused seq: the log may still hold them
+	if reused {
+		i := 0
+		for i < len(st.acks) && st.acks[i].last < pos.Seq {
+			i++
+		}
+		before, st.acks = append([]ackedCall(nil), st.acks[:i]...), st.acks[:i]
+	}
+	if pos.Epoch != st.ackEpoch {
+		st.acks = st.acks[:0]
+	}
 	if pos.Epoch != st.ackEpoch || last > st.ackSeq || reused {
 		st.ackEpoch, st.ackSeq = pos.Epoch, last
+	}
+	if pos.Entry != "" && c.cfg.MaxInflight == 1 {
+		if len(st.acks) == ackedMax {
+			st.acks = append(st.acks[:0], st.acks[1:]...)
+		}
+		st.acks = append(st.acks, ackedCall{pos.Seq, last, pos.Entry})
 	}
 	st.mu.Unlock()
 	if reused {
 		c.stats.seqsReused.Add(1)
 		c.cfg.Logger.Warn("redisync: a publish got a seq already given to another; Redis lost acknowledged messages (a failover?)",
 			"channel", st.name, "epoch", pos.Epoch, "seq", pos.Seq, "acknowledged_before", prev)
+		c.goFunc(func() {
+			ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+			defer cancel()
+			d, err := c.partedBelow(ctx, st.keys, pos.Epoch, before)
+			if err != nil {
+				c.cfg.Logger.Debug("redisync: could not find where the history parted", "channel", st.name, "err", err)
+				return
+			}
+			c.markParted(st.keys, pos.Epoch, d)
+		})
 	}
+}
+
+// partedBelow returns a seq at or below the one where the log of epoch parted from the history
+// in which acks (calls acknowledged there, oldest first) were made: one past the newest of them
+// the log still holds (the log holds a prefix of them: a call it holds means every seq up to
+// it is the same), or, when it holds none, the log's oldest message.
+func (c *Client) partedBelow(ctx context.Context, k keys, epoch string, acks []ackedCall) (uint64, error) {
+	lo, hi := 0, len(acks) // acks[:lo] are held, acks[hi:] are not
+	for lo < hi {
+		mid := (lo + hi) / 2
+		f, err := c.fetch(ctx, k, "", acks[mid].first, 1)
+		if err != nil {
+			return 0, err
+		}
+		if f.Epoch == epoch && len(f.Entries) > 0 && f.Entries[0].First == acks[mid].first && f.Entries[0].ID == acks[mid].entry {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo > 0 {
+		return acks[lo-1].last + 1, nil
+	}
+	f, err := c.fetch(ctx, k, "", 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	if f.Epoch == epoch && len(f.Entries) > 0 {
+		return max(f.Entries[0].First, 1), nil
+	}
+	return 1, nil
 }
