@@ -2,6 +2,7 @@
 // and channel; LOWWATER the least token whose call may still reach Redis; retries of a call
 // that failed without a definite answer with the same arguments, for at most IDEMTTL / 2.
 import type { Client } from './client';
+import { anySignal } from './client';
 import { randomID } from './id';
 import { AbortError, ClosedError, KindError, RedisError, UnknownOutcomeError } from './errors';
 import type { Keys, Position } from './position';
@@ -29,6 +30,8 @@ export class PubState {
   /** The epoch and the last seq of the publishes acknowledged so far, to see one handed out again. */
   private ackEpoch = '';
   private ackSeq = 0;
+  /** The calls acknowledged most recently in ackEpoch, oldest first: where the log parted from them is found among them (partedBelow). */
+  private acks: AckedCall[] = [];
 
   constructor(
     private readonly c: Client,
@@ -112,16 +115,31 @@ export class PubState {
    * that had been acknowledged, and their seqs now name other messages. That is counted
    * (stats.seqsReused) and logged; subscribers see it as a rewound reset.
    */
-  private acknowledged(pos: Position, n: number): void {
+  private acknowledged(pos: Position, n: number, entry: string): void {
     const last = pos.seq + n - 1;
+    if (pos.epoch !== this.ackEpoch) this.acks = [];
     if (pos.epoch === this.ackEpoch && pos.seq <= this.ackSeq) {
       this.c.stats.seqsReused++;
       this.c.config.logger.warn(
         `redisync: a publish got a seq already given to another; Redis lost acknowledged messages (a failover?): channel ${JSON.stringify(this.keys.name)} epoch ${pos.epoch} seq ${pos.seq} acknowledged before ${this.ackSeq}`,
       );
+      // Mark where the history parted, as a subscription that sees the rewind does (PROTOCOL.md section 5).
+      this.acks = this.acks.filter((a) => a.last < pos.seq);
+      const before = [...this.acks];
+      const any = anySignal([this.c.signal, AbortSignal.timeout(5000)]);
+      partedBelow(this.c, this.keys, pos.epoch, before, any.signal)
+        .then(
+          (d) => this.c.markParted(this.keys, pos.epoch, d),
+          (err) => {
+            if (!this.c.closed) this.c.config.logger.debug?.(`redisync: could not find where the history of ${JSON.stringify(this.keys.name)} parted: ${(err as Error).message}`);
+          },
+        )
+        .finally(() => any.dispose());
     }
     this.ackEpoch = pos.epoch;
     this.ackSeq = last;
+    if (this.acks.length === ACKED_MAX) this.acks.shift();
+    this.acks.push({ first: pos.seq, last, entry });
   }
 
   /** commit appends batch in one script call while any caller in it still waits. */
@@ -148,7 +166,7 @@ export class PubState {
       const pos = parsePublishReply(vs);
       this.c.stats.published += msgs.length;
       this.c.stats.publishCalls++;
-      this.acknowledged(pos, msgs.length);
+      this.acknowledged(pos, msgs.length, entry);
       let seq = pos.seq;
       for (const r of batch) {
         r.resolve(at(pos.epoch, seq, entry));
@@ -162,6 +180,36 @@ export class PubState {
       for (const f of cleanups) f();
     }
   }
+}
+
+/** AckedCall is a publish call that was acknowledged: its seqs and the id of its log entry. */
+interface AckedCall {
+  first: number;
+  last: number;
+  entry: string;
+}
+
+/** ACKED_MAX is how many acknowledged calls a publisher remembers per channel. */
+const ACKED_MAX = 64;
+
+/**
+ * partedBelow returns a seq at or below the one where the log of epoch parted from the history
+ * in which acks (calls acknowledged there, oldest first) were made: one past the newest of them
+ * the log still holds (it holds a prefix of them), or, when it holds none, the log's oldest seq.
+ */
+async function partedBelow(c: Client, k: Keys, epoch: string, acks: AckedCall[], signal: AbortSignal): Promise<number> {
+  let lo = 0;
+  let hi = acks.length; // acks[:lo] are held, acks[hi:] are not
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const f = await c.fetch(k, '', acks[mid].first, 1, signal);
+    const e = f.entries[0];
+    if (f.epoch === epoch && e !== undefined && e.first === acks[mid].first && e.id === acks[mid].entry) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo > 0) return acks[lo - 1].last + 1;
+  const f = await c.fetch(k, '', 1, 1, signal);
+  return f.epoch === epoch && f.entries.length > 0 ? Math.max(f.entries[0].first, 1) : 1;
 }
 
 /** parsePublishReply reads publish.lua's [epoch, FIRST, "0"|"1"]. */

@@ -347,16 +347,22 @@ test('aborted publishes say whether they were in flight; a bad message fails its
   assert.equal(good.seq, 3);
 });
 
-// A publisher that is handed a seq it was given before, in the same epoch, counts it and logs
-// it: a failover lost messages it had acknowledged.
-test('a seq handed out again is counted in stats.seqsReused and logged', { timeout: 30000 }, async () => {
+// A publisher that is handed a seq it was given before, in the same epoch, counts it, logs it
+// (a failover lost messages it had acknowledged), and marks where the history parted, found
+// from the calls it remembers: here another publisher wrote 4 first on the new history, so
+// the reused seq (5) is above where the histories part (4).
+test('a seq handed out again is counted in stats.seqsReused, logged, and marked where the history parted', { timeout: 30000 }, async () => {
   const warnings: string[] = [];
-  const c = client(uniquePrefix('reused'), { logger: { ...silentLogger, warn: (m: string) => warnings.push(m) } });
+  const prefix = uniquePrefix('reused');
+  const c = client(prefix, { logger: { ...silentLogger, warn: (m: string) => warnings.push(m) } });
   for (let i = 1; i <= 5; i++) await c.publish('r', `m${i}`);
+  const epoch = (await c.head('r')).epoch;
   await rollback(c, 'r', 3);
-  assert.equal((await c.publish('r', 'again')).seq, 4);
+  await client(prefix).publish('r', 'other');
+  assert.equal((await c.publish('r', 'again')).seq, 5);
   assert.equal(c.stats.seqsReused, 1);
-  assert.ok(warnings.some((w) => w.includes('seq already given to another') && w.includes('seq 4') && w.includes('before 5')), warnings.join('\n'));
+  assert.ok(warnings.some((w) => w.includes('seq already given to another') && w.includes('seq 5') && w.includes('before 5')), warnings.join('\n'));
+  await waitFor('the mark', async () => ((await c.redis.hget(c.keys('r').meta, 'parted')) ?? '').startsWith(`${epoch} 4 `));
 });
 
 // close() ends the calls waiting for Redis with a ClosedError, as it says.
