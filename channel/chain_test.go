@@ -362,3 +362,51 @@ func TestBareResumeAfterARewindOnlyAPublisherSaw(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	expectEvents(t, late.snapshot(), want...)
 }
+
+// A failover that loses more calls than a publisher remembers one by one still leaves a mark
+// close to where the histories part: older calls are remembered ever more sparsely. The mark is
+// never above that seq (a resume between would go unannounced) and not far below it.
+func TestPublisherMarkAfterALongLoss(t *testing.T) {
+	srv := startRedis(t, redistest.Options{})
+	pub, _ := newTestClient(t, srv.URL(), Config{})
+	ps := publishData(t, pub, "c", data(1, 400, "old")...)
+	rollback(t, srv, pub, "c", 100)
+	publishData(t, pub, "c", "new101")
+	k := pub.keysMust(t, "c")
+	var d uint64
+	waitFor(t, func() bool {
+		e, seq, _, err := pub.readParted(context.Background(), k)
+		d = seq
+		return err == nil && e == ps[0].Epoch && seq > 0
+	})
+	if d > 101 || d < 90 {
+		t.Fatalf("mark at seq %d after losing 101..400; want at most 101 (where the histories part) and not far below it", d)
+	}
+}
+
+// A publisher remembers a few hundred calls however many it made, and among them one close
+// below any seq where a failover may part the histories: within a sixteenth of its distance
+// from the newest call, and every one of the newest 32.
+func TestAcknowledgedCallsStayFewAndClose(t *testing.T) {
+	st := &pubState{}
+	const calls = 1 << 20
+	most := 0
+	for i := uint64(1); i <= calls; i++ {
+		st.rememberLocked(i, i, "e")
+		most = max(most, len(st.acks))
+	}
+	if most > 32+16*17+32 {
+		t.Fatalf("%d calls remembered at most, want a few hundred", most)
+	}
+	for _, p := range []uint64{calls, calls - 31, calls - 100, calls - 5000, calls / 2, 1000, 2} {
+		below := uint64(0)
+		for _, a := range st.acks {
+			if a.last < p {
+				below = a.last
+			}
+		}
+		if gap, age := p-1-below, calls-p; (age < 32 && gap != 0) || gap > age/16+1 {
+			t.Errorf("parting at %d: the nearest call remembered below it ends at %d, %d seqs away; want within %d", p, below, gap, age/16+1)
+		}
+	}
+}

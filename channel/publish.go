@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -96,18 +97,32 @@ type pubState struct {
 	flushers int         // flush goroutines running, at most Config.MaxInflight
 	ackEpoch string      // epoch of the newest seq acknowledged
 	ackSeq   uint64      // the newest seq acknowledged in ackEpoch
-	acks     []ackedCall // the calls acknowledged most recently in ackEpoch, oldest first
+	acks     []ackedCall // calls acknowledged in ackEpoch, oldest first, as keepAck thins them
+	calls    uint64      // calls acknowledged in ackEpoch: the number of the newest
 }
 
-// ackedCall is a publish call that was acknowledged: its seqs and the id of its log entry.
+// ackedCall is a publish call that was acknowledged: its number in the epoch, its seqs and the
+// id of its log entry.
 type ackedCall struct {
-	first, last uint64
-	entry       string
+	n, first, last uint64
+	entry          string
 }
 
-// ackedMax is how many acknowledged calls a publisher remembers per channel, to find where
-// the log parted from them when a failover lost some (partedBelow).
-const ackedMax = 64
+// ackedRecent is how many of its newest acknowledged calls a publisher remembers per channel,
+// every one, to find where the log parted from them when a failover lost some (partedBelow).
+const ackedRecent = 32
+
+// keepAck reports whether call number n is still remembered once calls were acknowledged:
+// every one of the newest ackedRecent, then one in 2, 4, 8, … the older it is (ackedRecent/2
+// for each doubling of age), so that where the log parted is found within a sixteenth of its
+// distance from the head, from a few hundred calls at most. A call dropped is never kept again.
+func keepAck(n, calls uint64) bool {
+	age := calls - n
+	if age < ackedRecent {
+		return true
+	}
+	return n%(1<<bits.Len64(age/ackedRecent)) == 0
+}
 
 func (c *Client) pubStateFor(name string) (*pubState, error) {
 	c.mu.Lock()
@@ -264,16 +279,13 @@ func (st *pubState) acknowledged(c *Client, pos Position, n uint64) {
 		before, st.acks = append([]ackedCall(nil), st.acks[:i]...), st.acks[:i]
 	}
 	if pos.Epoch != st.ackEpoch {
-		st.acks = st.acks[:0]
+		st.acks, st.calls = st.acks[:0], 0
 	}
 	if pos.Epoch != st.ackEpoch || last > st.ackSeq || reused {
 		st.ackEpoch, st.ackSeq = pos.Epoch, last
 	}
 	if pos.Entry != "" && c.cfg.MaxInflight == 1 {
-		if len(st.acks) == ackedMax {
-			st.acks = append(st.acks[:0], st.acks[1:]...)
-		}
-		st.acks = append(st.acks, ackedCall{pos.Seq, last, pos.Entry})
+		st.rememberLocked(pos.Seq, last, pos.Entry)
 	}
 	st.mu.Unlock()
 	if reused {
@@ -291,6 +303,23 @@ func (st *pubState) acknowledged(c *Client, pos Position, n uint64) {
 			c.markParted(st.keys, pos.Epoch, d)
 		})
 	}
+}
+
+// rememberLocked adds an acknowledged call to st.acks, and every ackedRecent calls drops those
+// keepAck no longer keeps.
+func (st *pubState) rememberLocked(first, last uint64, entry string) {
+	st.calls++
+	st.acks = append(st.acks, ackedCall{st.calls, first, last, entry})
+	if st.calls%ackedRecent != 0 {
+		return
+	}
+	kept := st.acks[:0]
+	for _, a := range st.acks {
+		if keepAck(a.n, st.calls) {
+			kept = append(kept, a)
+		}
+	}
+	st.acks = kept
 }
 
 // partedBelow returns a seq at or below the one where the log of epoch parted from the history
