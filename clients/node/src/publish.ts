@@ -30,8 +30,10 @@ export class PubState {
   /** The epoch and the last seq of the publishes acknowledged so far, to see one handed out again. */
   private ackEpoch = '';
   private ackSeq = 0;
-  /** The calls acknowledged most recently in ackEpoch, oldest first: where the log parted from them is found among them (partedBelow). */
+  /** Calls acknowledged in ackEpoch, oldest first, as keepAck thins them: where the log parted from them is found among them (partedBelow). */
   private acks: AckedCall[] = [];
+  /** Calls acknowledged in ackEpoch: the number of the newest. */
+  private calls = 0;
 
   constructor(
     private readonly c: Client,
@@ -117,7 +119,10 @@ export class PubState {
    */
   private acknowledged(pos: Position, n: number, entry: string): void {
     const last = pos.seq + n - 1;
-    if (pos.epoch !== this.ackEpoch) this.acks = [];
+    if (pos.epoch !== this.ackEpoch) {
+      this.acks = [];
+      this.calls = 0;
+    }
     if (pos.epoch === this.ackEpoch && pos.seq <= this.ackSeq) {
       this.c.stats.seqsReused++;
       this.c.config.logger.warn(
@@ -138,8 +143,9 @@ export class PubState {
     }
     this.ackEpoch = pos.epoch;
     this.ackSeq = last;
-    if (this.acks.length === ACKED_MAX) this.acks.shift();
-    this.acks.push({ first: pos.seq, last, entry });
+    this.calls++;
+    this.acks.push({ n: this.calls, first: pos.seq, last, entry });
+    if (this.calls % ACKED_RECENT === 0) this.acks = this.acks.filter((a) => keepAck(a.n, this.calls));
   }
 
   /** commit appends batch in one script call while any caller in it still waits. */
@@ -182,15 +188,28 @@ export class PubState {
   }
 }
 
-/** AckedCall is a publish call that was acknowledged: its seqs and the id of its log entry. */
+/** AckedCall is a publish call that was acknowledged: its number in the epoch, its seqs and the id of its log entry. */
 interface AckedCall {
+  n: number;
   first: number;
   last: number;
   entry: string;
 }
 
-/** ACKED_MAX is how many acknowledged calls a publisher remembers per channel. */
-const ACKED_MAX = 64;
+/** ACKED_RECENT is how many of its newest acknowledged calls a publisher remembers per channel, every one. */
+const ACKED_RECENT = 32;
+
+/**
+ * keepAck reports whether call number n is still remembered once calls were acknowledged:
+ * every one of the newest ACKED_RECENT, then one in 2, 4, 8, … the older it is, as the Go
+ * client does (PROTOCOL.md section 5).
+ */
+export function keepAck(n: number, calls: number): boolean {
+  const age = calls - n;
+  if (age < ACKED_RECENT) return true;
+  const k = Math.floor(age / ACKED_RECENT).toString(2).length; // bits.Len
+  return n % 2 ** k === 0;
+}
 
 /**
  * partedBelow returns a seq at or below the one where the log of epoch parted from the history

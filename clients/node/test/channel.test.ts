@@ -377,3 +377,20 @@ test('calls in flight at close() fail with a ClosedError', { timeout: 30000 }, a
   await assert.rejects(head, ClosedError, 'head');
   await assert.rejects(sub, ClosedError, "subscribe 'now'");
 });
+
+// After a long loss the publisher's mark stays close below where the histories part: older
+// calls are remembered ever more sparsely, never none.
+test("a publisher's mark after a long loss is close below where the histories part", { timeout: 30000 }, async () => {
+  const c = client(uniquePrefix('longloss'));
+  for (let i = 1; i <= 400; i++) await c.publish('l', `old${i}`);
+  const epoch = (await c.head('l')).epoch;
+  await rollback(c, 'l', 100);
+  assert.equal((await c.publish('l', 'new101')).seq, 101);
+  let d = 0;
+  await waitFor('the mark', async () => {
+    const [e, seq] = ((await c.redis.hget(c.keys('l').meta, 'parted')) ?? '').split(' ');
+    d = Number(seq);
+    return e === epoch && d > 0;
+  });
+  assert.ok(d <= 101 && d >= 90, `mark at ${d} after losing 101..400`);
+});
