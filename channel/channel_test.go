@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
 
 	"github.com/redisync/redisync/internal/faultproxy"
@@ -312,10 +313,15 @@ func TestSilentPubSubIsReplaced(t *testing.T) {
 	publishN(t, pub, "c", 1)
 	rec.waitMsgs(t, 1, 5*time.Second)
 
-	// Unsubscribe the hub's connection behind its back: it stays up but brings nothing.
-	sub.hub.mu.RLock()
-	conn := sub.hub.conn
-	sub.hub.mu.RUnlock()
+	// Unsubscribe the hub's connection behind its back: it stays up but brings nothing. (The
+	// message may have come from the log before the connection was up: wait for it.)
+	var conn rueidis.DedicatedClient
+	waitFor(t, func() bool {
+		sub.hub.mu.RLock()
+		defer sub.hub.mu.RUnlock()
+		conn = sub.hub.conn
+		return conn != nil
+	})
 	if err := conn.Do(context.Background(), conn.B().Unsubscribe().Channel(s.sub.k.PubSub).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}

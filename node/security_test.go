@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -279,6 +281,9 @@ func TestNodeHeaderTimeout(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = io.Copy(io.Discard, conn) // until the server closes the connection
 	took := time.Since(begin)
+	if errors.Is(err, syscall.ECONNRESET) {
+		err = nil // closed while a header line was on its way: a reset rather than an end of file
+	}
 	if err != nil || took > limit+2*time.Second {
 		t.Fatalf("headers still read after %v (%v), want the connection closed after about %v", took, err, limit)
 	}
