@@ -159,11 +159,17 @@ func (c *Client) markParted(k keys, epoch string, seq uint64) {
 	c.goFunc(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 		defer cancel()
-		err := wire.Mark.Exec(ctx, c.rc, []string{k.Meta}, []string{epoch, strconv.FormatUint(seq, 10)}).Error()
-		if err != nil && c.ctx.Err() == nil {
-			c.cfg.Logger.Debug("redisync: could not record where the history parted", "channel", k.Name, "err", err)
-		}
+		c.writeMark(ctx, k, epoch, seq)
 	})
+}
+
+// writeMark runs mark.lua for channel k: its history of epoch parted at seq. A failure is only
+// logged at debug level.
+func (c *Client) writeMark(ctx context.Context, k keys, epoch string, seq uint64) {
+	err := wire.Mark.Exec(ctx, c.rc, []string{k.Meta}, []string{epoch, strconv.FormatUint(seq, 10)}).Error()
+	if err != nil && c.ctx.Err() == nil {
+		c.cfg.Logger.Debug("redisync: could not record where the history parted", "channel", k.Name, "err", err)
+	}
 }
 
 // readParted reads where channel k's history last parted (mark.lua): its epoch, seq and the

@@ -263,7 +263,7 @@ func (c *Client) commit(st *pubState, batch []*pubReq) {
 // one already acknowledged in the same epoch means the log went back: a failover lost writes
 // that had been acknowledged, and their seqs now name other messages. That is logged and
 // counted (Stats.SeqsReused), and marked in Redis as a subscription that sees it would
-// (markParted), so that a resume by a bare EPOCH:SEQ is told even when no subscription ran
+// (writeMark), so that a resume by a bare EPOCH:SEQ is told even when no subscription ran
 // through the failover; the subscribers see it as a rewound reset.
 func (st *pubState) acknowledged(c *Client, pos Position, n uint64) {
 	last := pos.Seq + n - 1
@@ -300,7 +300,7 @@ func (st *pubState) acknowledged(c *Client, pos Position, n uint64) {
 				c.cfg.Logger.Debug("redisync: could not find where the history parted", "channel", st.name, "err", err)
 				return
 			}
-			c.markParted(st.keys, pos.Epoch, d)
+			c.writeMark(ctx, st.keys, pos.Epoch, d)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/redisync/redisync/internal/wire"
 )
@@ -22,10 +21,5 @@ func (c *Client) addr() string { return wire.Addr(c.rc) }
 // fetch reads the epoch, the head and up to count log entries holding seqs from from on. A
 // non-empty kind is checked: a name of another kind is a *KindError.
 func (c *Client) fetch(ctx context.Context, k keys, kind Kind, from uint64, count int) (wire.Fetched, error) {
-	vs, err := wire.Fetch.Exec(ctx, c.rc, []string{k.Meta, k.Log},
-		[]string{strconv.FormatUint(from, 10), strconv.Itoa(count), strconv.Itoa(c.cfg.MaxEnvelopeBytes), string(kind)}).ToArray()
-	if err != nil {
-		return wire.Fetched{}, wire.AsKindError(err, k.Name, kind)
-	}
-	return wire.ParseFetch(vs)
+	return wire.ReadLog(ctx, c.rc, k, kind, from, count, c.cfg.MaxEnvelopeBytes)
 }

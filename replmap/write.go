@@ -159,12 +159,7 @@ func (m *Map[V]) verdictLocked(pos channel.Position, replied uint64) writeVerdic
 // another entry there, and held otherwise. A log that no longer holds pos.Seq (trimmed by
 // retention meanwhile) cannot tell; the write then counts as held.
 func (m *Map[V]) askLog(ctx context.Context, pos channel.Position) (writeVerdict, error) {
-	vs, err := wire.Fetch.Exec(ctx, m.cl.Redis(), []string{m.w.k.Meta, m.w.k.Log},
-		[]string{strconv.FormatUint(pos.Seq, 10), "1", strconv.Itoa(m.cl.Config().MaxEnvelopeBytes), string(channel.KindMap)}).ToArray()
-	if err != nil {
-		return writePending, wire.AsKindError(err, m.name, channel.KindMap)
-	}
-	f, err := wire.ParseFetch(vs)
+	f, err := wire.ReadLog(ctx, m.cl.Redis(), m.w.k, channel.KindMap, pos.Seq, 1, m.cl.Config().MaxEnvelopeBytes)
 	if err != nil {
 		return writePending, err
 	}

@@ -147,19 +147,20 @@ for up to --timeout, then gives up.`,
 	return cmd
 }
 
-// redisDown reports whether err, a failure to open a Redis client, may pass with time: the
-// connection refused, cut, timed out or not resolvable, or Redis still loading its data.
+// redisDown reports whether err, a failure to open a Redis client, may pass with time for a
+// daemon that waits for Redis: what redisStarting says, and also a connection cut, timed out
+// or not resolvable.
 func redisDown(err error) bool {
 	var ne net.Error
 	var re *rueidis.RedisError
 	switch {
-	case errors.As(err, &re):
-		return re.IsLoading() || re.IsTryAgain() || re.IsClusterDown() || strings.HasPrefix(re.Error(), "MASTERDOWN")
-	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):
+	case redisStarting(err):
 		return true
+	case errors.As(err, &re):
+		return false
 	}
-	return false
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // listenScope says, when it can before listening, whether --listen binds to loopback only:

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -172,6 +173,18 @@ type Fetched struct {
 	Head    uint64
 	Tip     string // id of the newest entry, "" when unknown
 	Entries []*Envelope
+}
+
+// ReadLog runs the fetch script once on channel k: its epoch, head and tip, and up to count
+// log entries holding seqs from from on, stopping past budget bytes. A non-empty kind is
+// checked: a name of another kind is a *KindError.
+func ReadLog(ctx context.Context, rc rueidis.Client, k Keys, kind Kind, from uint64, count, budget int) (Fetched, error) {
+	vs, err := Fetch.Exec(ctx, rc, []string{k.Meta, k.Log},
+		[]string{strconv.FormatUint(from, 10), strconv.Itoa(count), strconv.Itoa(budget), string(kind)}).ToArray()
+	if err != nil {
+		return Fetched{}, AsKindError(err, k.Name, kind)
+	}
+	return ParseFetch(vs)
 }
 
 // ParseFetch parses the fetch script's reply [epoch, head, tip, envelope…]. An entry that is
